@@ -1,0 +1,1 @@
+"""The one composition root: settings -> store, bus, adapters, agents."""

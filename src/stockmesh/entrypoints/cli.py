@@ -1,0 +1,30 @@
+"""The ``stockmesh`` command line. Each command group lives in its own module and is mounted here.
+
+Nothing heavy is imported at module level: numpy, the planners and the drivers load inside the
+commands that use them, so ``stockmesh --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from stockmesh.entrypoints import cli_forecast, cli_ledger, cli_policy
+
+app = typer.Typer(
+    name="stockmesh",
+    help="Inventory kept in step across a network of sites, by governed agents over an event ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli_ledger.register(app)
+app.add_typer(cli_policy.app, name="policy")
+app.add_typer(cli_forecast.app, name="forecast")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Encoding of events and stream states, and the hash chain.
+
+JSON is canonical (sorted keys, no spaces) so that a payload hashes the same on every machine.
+The chain hash of an event covers every stored column and the previous event's hash, so any
+modified, deleted, inserted or reordered row breaks the chain at that row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from stockmesh.domain.events import EVENT_TYPES, Event
+from stockmesh.domain.evolve import STATE_TYPES, stream_kind
+from stockmesh.domain.model import State
+from stockmesh.ledger.upcasting import upcast
+
+_OPTS = orjson.OPT_SORT_KEYS
+
+
+def dumps(obj: Any) -> str:
+    return orjson.dumps(obj, option=_OPTS).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
+
+
+def encode_event(event: Event) -> str:
+    return orjson.dumps(event, option=_OPTS).decode()
+
+
+def decode_event(type_name: str, schema_version: int, data: str) -> Event:
+    payload = upcast(type_name, schema_version, orjson.loads(data))
+    return EVENT_TYPES[type_name](**payload)
+
+
+def encode_state(state: State) -> str:
+    return orjson.dumps(state, option=_OPTS).decode()
+
+
+def decode_state(stream_id: str, text: str) -> State:
+    cls = STATE_TYPES[stream_kind(stream_id)]
+    state: State = cls(**orjson.loads(text))
+    return state
+
+
+def chain_hash(position: int, stream_id: str, version: int, type_name: str, schema_version: int, data: str,
+               metadata: str, occurred_at: str, recorded_at: str, prev_hash: str) -> str:
+    header = f"{position}\x1f{stream_id}\x1f{version}\x1f{type_name}\x1f{schema_version}\x1f" \
+             f"{occurred_at}\x1f{recorded_at}\x1f{prev_hash}\x1f"
+    digest = hashlib.sha256(header.encode())
+    digest.update(data.encode())
+    digest.update(b"\x1f")
+    digest.update(metadata.encode())
+    return digest.hexdigest()
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    """Fingerprint of a command's payload for idempotency (the key itself and the actor excluded)."""
+    body = {k: v for k, v in payload.items() if k not in ("idempotency_key", "actor")}
+    return hashlib.sha256(orjson.dumps(body, option=_OPTS)).hexdigest()

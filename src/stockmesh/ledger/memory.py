@@ -1,0 +1,147 @@
+"""In-memory backend: real code, used by the twin and by unit tests. One mutex is the writer lock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from stockmesh.domain.errors import ConcurrencyError
+from stockmesh.ledger.chain import seal
+from stockmesh.ledger.records import GENESIS_HASH, IdempotencyRecord, NewEvent, RecordedEvent
+from stockmesh.ledger.sql import now_iso
+from stockmesh.ledger.views import VIEWS
+
+
+class MemoryWriteSession:
+    def __init__(self, store: MemoryEventStore) -> None:
+        self.store = store
+        # Changes are staged and applied only when the block exits cleanly: all or nothing.
+        self.staged_events: list[RecordedEvent] = []
+        self.staged_states: dict[str, tuple[int, str]] = {}
+        self.staged_keys: dict[str, IdempotencyRecord] = {}
+        self.head = store._head
+
+    @property
+    def head_position(self) -> int:
+        return self.head[0]
+
+    def load_states(self, stream_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        out = {}
+        for sid in stream_ids:
+            found = self.staged_states.get(sid) or self.store._states.get(sid)
+            if found is not None:
+                out[sid] = found
+        return out
+
+    def find_idempotency(self, keys: Iterable[str]) -> dict[str, IdempotencyRecord]:
+        out = {}
+        for key in keys:
+            found = self.staged_keys.get(key) or self.store._keys.get(key)
+            if found is not None:
+                out[key] = found
+        return out
+
+    def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
+               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
+               ) -> list[RecordedEvent]:
+        for sid, version in expected_versions.items():
+            current = (self.staged_states.get(sid) or self.store._states.get(sid) or (0, ""))[0]
+            if current != version:
+                raise ConcurrencyError(f"stream {sid} is at version {current}, expected {version}")
+        for r in idempotency:
+            if r.key in self.store._keys or r.key in self.staged_keys:
+                raise ConcurrencyError(f"idempotency key {r.key!r} recorded concurrently")
+        recorded = seal(events, expected_versions, self.head[0], self.head[1], now_iso())
+        self.staged_events.extend(recorded)
+        self.staged_states.update(states)
+        self.staged_keys.update({r.key: r for r in idempotency})
+        if recorded:
+            self.head = (recorded[-1].position, recorded[-1].hash)
+        return recorded
+
+
+class MemoryEventStore:
+    def __init__(self) -> None:
+        self.url = "memory://"
+        self._events: list[RecordedEvent] = []
+        self._by_stream: dict[str, list[RecordedEvent]] = {}
+        self._states: dict[str, tuple[int, str]] = {}
+        self._keys: dict[str, IdempotencyRecord] = {}
+        self._head: tuple[int, str] = (0, GENESIS_HASH)
+        self._views: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {v: {} for v in VIEWS}
+        self._checkpoint = 0
+        self._lock = threading.RLock()
+
+    def init(self) -> None:
+        pass
+
+    @contextmanager
+    def write(self) -> Iterator[MemoryWriteSession]:
+        with self._lock:
+            session = MemoryWriteSession(self)
+            yield session
+            for e in session.staged_events:
+                self._events.append(e)
+                self._by_stream.setdefault(e.stream_id, []).append(e)
+            self._states.update(session.staged_states)
+            self._keys.update(session.staged_keys)
+            self._head = session.head
+
+    def read_all(self, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
+        with self._lock:
+            selected = self._events[after:] if limit is None else self._events[after:after + limit]
+        yield from selected
+
+    def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        with self._lock:
+            return [e for e in self._by_stream.get(stream_id, ()) if e.version > after_version]
+
+    def head(self) -> tuple[int, str]:
+        return self._head
+
+    def count_events(self) -> int:
+        return len(self._events)
+
+    def stream_ids(self, prefix: str) -> list[str]:
+        with self._lock:
+            return sorted(s for s in self._states if s.startswith(prefix))
+
+    def load_view(self, view: str, where: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        spec = VIEWS[view]
+        index = {c: i for i, c in enumerate(spec.all_columns)}
+        for column in where or {}:
+            if column not in index:
+                raise KeyError(column)
+        with self._lock:
+            rows = [k + v for k, v in self._views[view].items()]
+        rows = [r for r in rows if all(r[index[c]] == val for c, val in (where or {}).items())]
+        return sorted(rows, key=lambda r: r[:len(spec.key)])
+
+    def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        table = self._views[view]
+        return {k: table[k] for k in keys if k in table}
+
+    def save_views(self, changes: Mapping[str, Mapping[tuple[Any, ...], tuple[Any, ...] | None]],
+                   checkpoint: int) -> None:
+        with self._lock:
+            for view, rows in changes.items():
+                table = self._views[view]
+                for key, value in rows.items():
+                    if value is None:
+                        table.pop(key, None)
+                    else:
+                        table[key] = value
+            self._checkpoint = checkpoint
+
+    def view_checkpoint(self) -> int:
+        return self._checkpoint
+
+    def reset_views(self) -> None:
+        with self._lock:
+            self._views = {v: {} for v in VIEWS}
+            self._checkpoint = 0
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,69 @@
+"""The event store port: what handlers and projections need from any backend.
+
+A write runs inside ``store.write()``: the backend takes its writer lock (SQLite ``BEGIN
+IMMEDIATE``, PostgreSQL a row lock on the chain head, memory a mutex) before anything is read, so
+the states a command is decided on cannot change before its events are appended. That lock is
+also what makes the global position gapless and the hash chain linear. ``UNIQUE(stream_id,
+version)`` stays as the last line of defence: a version clash raises ``ConcurrencyError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from stockmesh.ledger.records import IdempotencyRecord, NewEvent, RecordedEvent
+
+
+class WriteSession(Protocol):
+    head_position: int  # the last position before this session appends
+
+    def load_states(self, stream_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """Current (version, encoded state) of each stream that has events."""
+        ...
+
+    def find_idempotency(self, keys: Iterable[str]) -> dict[str, IdempotencyRecord]: ...
+
+    def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
+               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
+               ) -> list[RecordedEvent]:
+        """Append events (versions follow ``expected_versions``), save stream states and keys."""
+        ...
+
+
+class EventStore(Protocol):
+    url: str
+
+    def init(self) -> None: ...
+
+    def write(self) -> AbstractContextManager[WriteSession]: ...
+
+    def read_all(self, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]: ...
+
+    def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]: ...
+
+    def head(self) -> tuple[int, str]:
+        """(last position, its hash) as recorded by the writer: 0 and the genesis hash when empty."""
+        ...
+
+    def count_events(self) -> int: ...
+
+    def stream_ids(self, prefix: str) -> list[str]: ...
+
+    # read models
+    def load_view(self, view: str, where: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        ...
+
+    def save_views(self, changes: Mapping[str, Mapping[tuple[Any, ...], tuple[Any, ...] | None]],
+                   checkpoint: int) -> None:
+        """Upsert (or delete, for ``None``) view rows and move the checkpoint, in one transaction."""
+        ...
+
+    def view_checkpoint(self) -> int: ...
+
+    def reset_views(self) -> None: ...
+
+    def close(self) -> None: ...

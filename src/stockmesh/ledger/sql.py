@@ -1,0 +1,251 @@
+"""What SQLite and PostgreSQL share: the statements, the append algorithm, the read-model tables.
+
+Each backend module subclasses ``SqlEventStore`` with its driver, its DDL and its writer lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from stockmesh.domain.errors import ConcurrencyError
+from stockmesh.ledger.chain import seal
+from stockmesh.ledger.records import EVENT_COLUMNS, GENESIS_HASH, IdempotencyRecord, NewEvent, RecordedEvent
+from stockmesh.ledger.views import VIEWS
+
+_EVENT_SELECT = "SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events"
+_CHUNK = 500  # keys per IN (...) lookup
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class SqlWriteSession:
+    """One write transaction. The store has taken the writer lock before this is handed out."""
+
+    def __init__(self, store: SqlEventStore, cursor: Any) -> None:
+        self.store = store
+        self.cur = cursor
+        row = self._fetchone("SELECT position, hash FROM ledger_head WHERE id = 1")
+        self.head_position: int = row[0] if row else 0
+        self.head_hash: str = row[1] if row else GENESIS_HASH
+
+    def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.cur.execute(self.store.sql(sql), params)
+        return self.cur.fetchone()
+
+    def load_states(self, stream_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        ids = list(dict.fromkeys(stream_ids))
+        out: dict[str, tuple[int, str]] = {}
+        for part in chunks(ids):
+            marks = ", ".join([self.store.ph] * len(part))
+            self.cur.execute(f"SELECT stream_id, version, state FROM streams WHERE stream_id IN ({marks})", part)
+            for stream_id, version, state in self.cur.fetchall():
+                out[stream_id] = (version, state)
+        return out
+
+    def find_idempotency(self, keys: Iterable[str]) -> dict[str, IdempotencyRecord]:
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, IdempotencyRecord] = {}
+        for part in chunks(wanted):
+            marks = ", ".join([self.store.ph] * len(part))
+            self.cur.execute(
+                "SELECT key, payload_hash, first_position, last_position, recorded_at FROM idempotency "
+                f"WHERE key IN ({marks})", part)
+            for row in self.cur.fetchall():
+                out[row[0]] = IdempotencyRecord(*row)
+        return out
+
+    def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
+               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
+               ) -> list[RecordedEvent]:
+        recorded = seal(events, expected_versions, self.head_position, self.head_hash, now_iso())
+        rows = [r.as_row() for r in recorded]
+        position, prev_hash = (recorded[-1].position, recorded[-1].hash) if recorded else (
+            self.head_position, self.head_hash)
+        ph = self.store.ph
+        try:
+            if rows:
+                self.store.insert_events(self.cur, rows)
+            if states:
+                self.cur.executemany(
+                    self.store.sql(
+                        "INSERT INTO streams (stream_id, version, state) VALUES (?, ?, ?) "
+                        "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, state = excluded.state"),
+                    [(sid, v, s) for sid, (v, s) in states.items()])
+            if idempotency:
+                self.cur.executemany(
+                    f"INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
+                    f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
+                    [(r.key, r.payload_hash, r.first_position, r.last_position, r.recorded_at) for r in idempotency])
+            if rows:
+                self.cur.execute(self.store.sql("UPDATE ledger_head SET position = ?, hash = ? WHERE id = 1"),
+                                 (position, prev_hash))
+        except self.store.integrity_errors as exc:
+            raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
+        self.head_position, self.head_hash = position, prev_hash
+        return recorded
+
+
+class SqlEventStore:
+    """Shared SQL for the relational backends. Subclasses provide the driver specifics."""
+
+    url: str
+    ph: str = "?"
+    integrity_errors: tuple[type[BaseException], ...] = ()
+
+    # -- driver hooks ---------------------------------------------------------------------------
+    def connection(self) -> Any:
+        raise NotImplementedError
+
+    def write(self) -> AbstractContextManager[SqlWriteSession]:
+        raise NotImplementedError
+
+    def insert_events(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        marks = ", ".join([self.ph] * len(EVENT_COLUMNS))
+        cur.executemany(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})", rows)
+
+    def sql(self, statement: str) -> str:
+        return statement if self.ph == "?" else statement.replace("?", self.ph)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def _query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self.connection().cursor()
+        try:
+            cur.execute(self.sql(statement), params)
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+            return rows
+        finally:
+            cur.close()
+            self.end_read()
+
+    def end_read(self) -> None:
+        """Close the implicit read transaction (PostgreSQL opens one on every query)."""
+
+    def read_all(self, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
+        page = 20_000
+        position = after
+        remaining = limit
+        while True:
+            size = page if remaining is None else min(page, remaining)
+            if size <= 0:
+                return
+            rows = self._query(f"{_EVENT_SELECT} WHERE position > ? ORDER BY position LIMIT {size}", (position,))
+            for row in rows:
+                yield RecordedEvent(*row)
+            if len(rows) < size:
+                return
+            position = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        rows = self._query(f"{_EVENT_SELECT} WHERE stream_id = ? AND version > ? ORDER BY version",
+                           (stream_id, after_version))
+        return [RecordedEvent(*r) for r in rows]
+
+    def head(self) -> tuple[int, str]:
+        rows = self._query("SELECT position, hash FROM ledger_head WHERE id = 1")
+        return (rows[0][0], rows[0][1]) if rows else (0, GENESIS_HASH)
+
+    def count_events(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+
+    def stream_ids(self, prefix: str) -> list[str]:
+        rows = self._query("SELECT stream_id FROM streams WHERE stream_id >= ? AND stream_id < ? ORDER BY stream_id",
+                           (prefix, prefix + "\uffff"))
+        return [r[0] for r in rows]
+
+    # -- read models ----------------------------------------------------------------------------
+    def load_view(self, view: str, where: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        spec = VIEWS[view]
+        clauses, params = [], []
+        for column, value in (where or {}).items():
+            if column not in spec.all_columns:
+                raise KeyError(column)
+            clauses.append(f"{column} = ?")
+            params.append(value)
+        sql = f"SELECT {', '.join(spec.all_columns)} FROM {view}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY " + ", ".join(spec.key)
+        return self._query(sql, params)
+
+    def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        spec = VIEWS[view]
+        wanted = list(dict.fromkeys(keys))
+        out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        width = len(spec.key)
+        for part in chunks(wanted, 300):
+            cond = " OR ".join(
+                "(" + " AND ".join(f"{k} = ?" for k in spec.key) + ")" for _ in part)
+            params = [v for key in part for v in key]
+            for row in self._query(f"SELECT {', '.join(spec.all_columns)} FROM {view} WHERE {cond}", params):
+                out[tuple(row[:width])] = tuple(row[width:])
+        return out
+
+    def save_views(self, changes: Mapping[str, Mapping[tuple[Any, ...], tuple[Any, ...] | None]],
+                   checkpoint: int) -> None:
+        conn = self.connection()
+        cur = conn.cursor()
+        try:
+            self.begin(cur)
+            for view, rows in changes.items():
+                spec = VIEWS[view]
+                upserts = [key + value for key, value in rows.items() if value is not None]
+                deletes = [key for key, value in rows.items() if value is None]
+                if deletes:
+                    cond = " AND ".join(f"{k} = ?" for k in spec.key)
+                    cur.executemany(self.sql(f"DELETE FROM {view} WHERE {cond}"), deletes)
+                if upserts:
+                    cols = spec.all_columns
+                    updates = ", ".join(f"{c} = excluded.{c}" for c in spec.columns)
+                    cur.executemany(
+                        self.sql(f"INSERT INTO {view} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                                 f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates}"),
+                        upserts)
+            cur.execute(self.sql("UPDATE view_checkpoint SET position = ? WHERE id = 1"), (checkpoint,))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            cur.close()
+
+    def begin(self, cur: Any) -> None:
+        """Start an ordinary write transaction (the writer lock is not needed for read models)."""
+
+    def view_checkpoint(self) -> int:
+        rows = self._query("SELECT position FROM view_checkpoint WHERE id = 1")
+        return int(rows[0][0]) if rows else 0
+
+    def reset_views(self) -> None:
+        conn = self.connection()
+        cur = conn.cursor()
+        try:
+            self.begin(cur)
+            for view in VIEWS:
+                cur.execute(f"DELETE FROM {view}")
+            cur.execute("UPDATE view_checkpoint SET position = 0 WHERE id = 1")
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            cur.close()
+
+
+def views_ddl(integer_type: str) -> list[str]:
+    out = []
+    for spec in VIEWS.values():
+        cols = ", ".join(f"{c} {integer_type if c in spec.integer else 'TEXT'}" for c in spec.all_columns)
+        out.append(f"CREATE TABLE IF NOT EXISTS {spec.name} ({cols}, PRIMARY KEY ({', '.join(spec.key)}))")
+    return out

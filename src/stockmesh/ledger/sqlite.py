@@ -1,0 +1,131 @@
+"""SQLite backend (the embedded default): one file, WAL journal, ``BEGIN IMMEDIATE`` as writer lock.
+
+Connections are per thread (sqlite3 objects must not cross threads); processes share the file and
+serialise on SQLite's own write lock, waiting up to ``busy_timeout``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from stockmesh.domain.errors import LedgerError
+from stockmesh.ledger.records import GENESIS_HASH
+from stockmesh.ledger.sql import SqlEventStore, SqlWriteSession, views_ddl
+
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS events (
+        position INTEGER PRIMARY KEY,
+        stream_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        schema_version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream_id, version)",
+    "CREATE TABLE IF NOT EXISTS streams (stream_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+    "state TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, payload_hash TEXT NOT NULL, "
+    "first_position INTEGER, last_position INTEGER, recorded_at TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, "
+    "hash TEXT NOT NULL)",
+    f"INSERT OR IGNORE INTO ledger_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}')",
+    "CREATE TABLE IF NOT EXISTS view_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO view_checkpoint (id, position) VALUES (1, 0)",
+]
+
+
+class SqliteEventStore(SqlEventStore):
+    ph = "?"
+    integrity_errors = (sqlite3.IntegrityError,)
+
+    def __init__(self, path: str, *, busy_timeout_s: float = 60.0) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.path != ":memory:":
+                parent = Path(self.path).parent
+                if not parent.exists():
+                    raise LedgerError(f"cannot open {self.url}: folder {parent} does not exist")
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+                conn.execute("PRAGMA cache_size=-65536")
+            except sqlite3.Error as exc:
+                raise LedgerError(f"cannot open {self.url}: {exc}") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def init(self) -> None:
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _DDL + views_ddl("INTEGER"):
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerError(f"cannot initialise {self.url}: {exc}") from exc
+
+    @contextmanager
+    def write(self) -> Iterator[SqlWriteSession]:
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot start a write on {self.url}: {exc}") from exc
+        cur = conn.cursor()
+        try:
+            yield SqlWriteSession(self, cur)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+
+    def begin(self, cur: Any) -> None:
+        cur.execute("BEGIN IMMEDIATE")
+
+    def _query(self, statement: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        try:
+            return super()._query(statement, params)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise LedgerError(f"{self.url} is not initialised: run `stockmesh init` first") from exc
+            raise LedgerError(f"{self.url}: {exc}") from exc
+
+    def integrity_check(self) -> str:
+        return str(self.connection().execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()

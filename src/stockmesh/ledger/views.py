@@ -1,0 +1,35 @@
+"""The tables of the read models: their keys and columns. The folds that fill them live in
+``stockmesh.projections``; the backends only need the shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    integer: frozenset[str] = frozenset()
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return self.key + self.columns
+
+
+_QTY = ("on_hand", "reserved", "in_transit", "on_order", "backordered", "quarantined")
+
+VIEWS: dict[str, ViewSpec] = {
+    v.name: v
+    for v in (
+        ViewSpec("stock_positions", ("sku", "site"), _QTY + ("flagged",), frozenset(_QTY + ("flagged",))),
+        ViewSpec("lot_positions", ("sku", "site", "lot"), ("on_hand", "quarantined", "expiry"),
+                 frozenset({"on_hand", "quarantined"})),
+        ViewSpec("documents", ("doc_id",),
+                 ("kind", "sku", "site", "counterparty", "qty", "done", "status", "expected_at", "opened_at"),
+                 frozenset({"qty", "done"})),
+        ViewSpec("balance_history", ("stream_id", "occurred_at", "position"), _QTY,
+                 frozenset(_QTY + ("position",))),
+    )
+}

@@ -108,15 +108,21 @@ class MemoryEventStore:
         with self._lock:
             return sorted(s for s in self._states if s.startswith(prefix))
 
-    def load_view(self, view: str, where: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def load_view(self, view: str, where: Mapping[str, Any] | None = None, *,
+                  after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None
+                  ) -> list[tuple[Any, ...]]:
         spec = VIEWS[view]
         index = {c: i for i, c in enumerate(spec.all_columns)}
-        for column in where or {}:
+        for column in [*(where or {}), *([after[0]] if after else []), *([until[0]] if until else [])]:
             if column not in index:
                 raise KeyError(column)
         with self._lock:
             rows = [k + v for k, v in self._views[view].items()]
         rows = [r for r in rows if all(r[index[c]] == val for c, val in (where or {}).items())]
+        if after is not None:
+            rows = [r for r in rows if r[index[after[0]]] > after[1]]
+        if until is not None:
+            rows = [r for r in rows if r[index[until[0]]] <= until[1]]
         return sorted(rows, key=lambda r: r[:len(spec.key)])
 
     def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:

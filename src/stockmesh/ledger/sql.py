@@ -165,13 +165,20 @@ class SqlEventStore:
         return [r[0] for r in rows]
 
     # -- read models ----------------------------------------------------------------------------
-    def load_view(self, view: str, where: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def load_view(self, view: str, where: Mapping[str, Any] | None = None, *,
+                  after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None
+                  ) -> list[tuple[Any, ...]]:
         spec = VIEWS[view]
         clauses, params = [], []
-        for column, value in (where or {}).items():
+        conditions = [(c, "=", v) for c, v in (where or {}).items()]
+        if after is not None:
+            conditions.append((after[0], ">", after[1]))
+        if until is not None:
+            conditions.append((until[0], "<=", until[1]))
+        for column, op, value in conditions:
             if column not in spec.all_columns:
                 raise KeyError(column)
-            clauses.append(f"{column} = ?")
+            clauses.append(f"{column} {op} ?")
             params.append(value)
         sql = f"SELECT {', '.join(spec.all_columns)} FROM {view}"
         if clauses:

@@ -1,0 +1,42 @@
+"""Queries over the read models, shaped for the CLI and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stockmesh.domain.commands import parse_instant
+from stockmesh.domain.model import parse_stock_stream
+from stockmesh.ledger.port import EventStore
+
+_QTY = ("on_hand", "reserved", "in_transit", "on_order", "backordered", "quarantined")
+
+
+def _row(sku: str, site: str, q: tuple[int, ...]) -> dict[str, Any]:
+    row: dict[str, Any] = {"sku": sku, "site": site, **dict(zip(_QTY, q, strict=True))}
+    row["available"] = row["on_hand"] - row["reserved"]
+    row["inventory_position"] = (row["on_hand"] + row["in_transit"] + row["on_order"] - row["reserved"]
+                                 - row["backordered"])
+    return row
+
+
+def positions(store: EventStore, *, sku: str | None = None, site: str | None = None,
+              as_of: str | None = None) -> list[dict[str, Any]]:
+    """Stock per SKU x site, now or (``as_of``) at a business time, from the balance history."""
+    where = {k: v for k, v in (("sku", sku), ("site", site)) if v is not None}
+    if as_of is None:
+        out = []
+        for r in store.load_view("stock_positions", where):
+            row = _row(r[0], r[1], tuple(r[2:8]))
+            row["flagged"] = bool(r[8])
+            out.append(row)
+        return out
+    moment = parse_instant("as_of", as_of)
+    latest: dict[str, tuple[Any, ...]] = {}
+    for r in store.load_view("balance_history", until=("occurred_at", moment)):
+        stream_id = r[0]
+        row_sku, row_site = parse_stock_stream(stream_id)
+        if (sku and row_sku != sku) or (site and row_site != site):
+            continue
+        if stream_id not in latest or (r[1], r[2]) > (latest[stream_id][1], latest[stream_id][2]):
+            latest[stream_id] = r
+    return [_row(*parse_stock_stream(s), tuple(r[3:9])) for s, r in sorted(latest.items())]

@@ -36,3 +36,59 @@ def port_open(host: str, port: int) -> bool:
 def shared_data() -> Path:
     need(SHARED_DATA.is_dir(), f"../shared/data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture
+def pg_url() -> str:
+    need(postgres_available(), f"PostgreSQL not reachable at {POSTGRES_URL}")
+    return POSTGRES_URL
+
+
+def make_store(kind: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh, initialised store of one backend; PostgreSQL gets a schema of its own."""
+    import uuid
+
+    if kind == "memory":
+        from stockmesh.ledger.memory import MemoryEventStore
+
+        store = MemoryEventStore()
+    elif kind == "sqlite":
+        from stockmesh.ledger.sqlite import SqliteEventStore
+
+        store = SqliteEventStore(str(tmp_path / "ledger.db"))
+    else:
+        need(postgres_available(), f"PostgreSQL not reachable at {POSTGRES_URL}")
+        from stockmesh.ledger.postgres import PostgresEventStore
+
+        store = PostgresEventStore(POSTGRES_URL, schema=f"test_{uuid.uuid4().hex[:12]}")
+    store.init()
+    return store
+
+
+def drop_store(store) -> None:  # type: ignore[no-untyped-def]
+    schema = getattr(store, "schema", None)
+    store.close()
+    if schema:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = make_store(request.param, tmp_path)
+    yield s
+    drop_store(s)

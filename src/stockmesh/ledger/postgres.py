@@ -1,5 +1,9 @@
-"""PostgreSQL backend (psycopg 3). The writer lock is a row lock on the chain head
-(``SELECT ... FOR UPDATE``), which serialises appends across connections and processes."""
+"""PostgreSQL backend (psycopg 3 with a bounded connection pool).
+
+The writer lock is a row lock on the chain head (``SELECT ... FOR UPDATE``): it serialises appends
+across connections and processes, which keeps positions gapless and the hash chain linear.
+Requests beyond the pool's size wait for a connection instead of exhausting the server's limit.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stockmesh.domain.errors import LedgerError
 from stockmesh.ledger.records import EVENT_COLUMNS, GENESIS_HASH
@@ -38,67 +43,82 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS view_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position BIGINT NOT NULL)",
     "INSERT INTO view_checkpoint (id, position) VALUES (1, 0) ON CONFLICT DO NOTHING",
 ]
+TABLES = ("events", "streams", "idempotency", "ledger_head", "view_checkpoint", "stock_positions", "lot_positions",
+          "documents", "balance_history")
 
 
 class PostgresEventStore(SqlEventStore):
     ph = "%s"
     integrity_errors = (pg_errors.UniqueViolation, pg_errors.IntegrityError)
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 8, timeout_s: float = 60.0) -> None:
         self.url = url
         self.schema = schema
-        self._local = threading.local()
-        self._all: list[psycopg.Connection[Any]] = []
+        self.pool_size = pool_size
+        self.timeout_s = timeout_s
+        self._pool: ConnectionPool[Any] | None = None
         self._lock = threading.Lock()
 
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        if self.schema:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                cur.execute(f'SET search_path TO "{self.schema}"')
+            conn.commit()
+
+    def pool(self) -> ConnectionPool[Any]:
+        with self._lock:
+            if self._pool is None:
+                pool: ConnectionPool[Any] = ConnectionPool(
+                    self.url, min_size=1, max_size=self.pool_size, timeout=self.timeout_s,
+                    configure=self._configure, open=False, kwargs={"connect_timeout": 10})
+                try:
+                    pool.open(wait=True, timeout=15)
+                except PoolTimeout as exc:
+                    pool.close()
+                    raise LedgerError(f"cannot connect to PostgreSQL at {self.url}") from exc
+                self._pool = pool
+            return self._pool
+
+    @contextmanager
+    def borrow(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.pool().connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise LedgerError(f"no PostgreSQL connection free within {self.timeout_s}s") from exc
+
     def connection(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            try:
-                conn = psycopg.connect(self.url, autocommit=False)
-                if self.schema:
-                    with conn.cursor() as cur:
-                        cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                        cur.execute(f'SET search_path TO "{self.schema}"')
-                    conn.commit()
-            except psycopg.Error as exc:
-                raise LedgerError(f"cannot connect to PostgreSQL at {self.url}: {exc}") from exc
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+        """A dedicated connection outside the pool (for maintenance such as dropping a schema)."""
+        conn = psycopg.connect(self.url, connect_timeout=10)
+        self._configure(conn)
         return conn
 
-    def end_read(self) -> None:
-        self.connection().rollback()
-
     def init(self) -> None:
-        conn = self.connection()
         try:
-            with conn.cursor() as cur:
+            with self.borrow() as conn, conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(73110)")
                 for statement in _DDL + views_ddl("BIGINT"):
                     cur.execute(statement)
-            conn.commit()
         except psycopg.Error as exc:
-            conn.rollback()
             raise LedgerError(f"cannot initialise {self.url}: {exc}") from exc
 
     @contextmanager
     def write(self) -> Iterator[SqlWriteSession]:
-        conn = self.connection()
-        cur = conn.cursor()
-        try:
-            cur.execute("SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE")
-            yield SqlWriteSession(self, cur)
-            conn.commit()
-        except psycopg.Error as exc:
-            conn.rollback()
-            raise LedgerError(f"PostgreSQL write failed: {exc}") from exc
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            cur.close()
+        with self.borrow() as conn:
+            cur = conn.cursor()
+            try:
+                cur.execute("SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE")
+                yield SqlWriteSession(self, cur)
+                conn.commit()
+            except psycopg.Error as exc:
+                conn.rollback()
+                raise LedgerError(f"PostgreSQL write failed: {exc}") from exc
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cur.close()
 
     def insert_events(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         # COPY is several times faster than INSERT for batches; it still checks the unique index.
@@ -110,24 +130,16 @@ class PostgresEventStore(SqlEventStore):
         try:
             return super()._query(statement, params)
         except psycopg.Error as exc:
-            self.connection().rollback()
             raise LedgerError(f"PostgreSQL query failed: {exc}") from exc
 
     def drop_all(self) -> None:
-        """Drop every table of this store (tests use a schema of their own)."""
-        conn = self.connection()
-        with conn.cursor() as cur:
-            for table in ("events", "streams", "idempotency", "ledger_head", "view_checkpoint",
-                          "stock_positions", "lot_positions", "documents", "balance_history"):
+        """Drop every table of this store."""
+        with self.borrow() as conn, conn.cursor() as cur:
+            for table in TABLES:
                 cur.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.commit()
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except psycopg.Error:
-                    pass
-            self._all.clear()
-        self._local = threading.local()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None

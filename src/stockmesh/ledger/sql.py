@@ -103,7 +103,8 @@ class SqlEventStore:
     integrity_errors: tuple[type[BaseException], ...] = ()
 
     # -- driver hooks ---------------------------------------------------------------------------
-    def connection(self) -> Any:
+    def borrow(self) -> AbstractContextManager[Any]:
+        """A connection for one operation (SQLite: this thread's own; PostgreSQL: one from the pool)."""
         raise NotImplementedError
 
     def write(self) -> AbstractContextManager[SqlWriteSession]:
@@ -118,17 +119,14 @@ class SqlEventStore:
 
     # -- reads ----------------------------------------------------------------------------------
     def _query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self.connection().cursor()
-        try:
-            cur.execute(self.sql(statement), params)
-            rows: list[tuple[Any, ...]] = cur.fetchall()
-            return rows
-        finally:
-            cur.close()
-            self.end_read()
-
-    def end_read(self) -> None:
-        """Close the implicit read transaction (PostgreSQL opens one on every query)."""
+        with self.borrow() as conn:
+            cur = conn.cursor()
+            try:
+                cur.execute(self.sql(statement), params)
+                rows: list[tuple[Any, ...]] = cur.fetchall()
+                return rows
+            finally:
+                cur.close()
 
     def read_all(self, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
         page = 20_000
@@ -201,7 +199,11 @@ class SqlEventStore:
 
     def save_views(self, changes: Mapping[str, Mapping[tuple[Any, ...], tuple[Any, ...] | None]],
                    checkpoint: int) -> None:
-        conn = self.connection()
+        with self.borrow() as conn:
+            self._save_views(conn, changes, checkpoint)
+
+    def _save_views(self, conn: Any, changes: Mapping[str, Mapping[tuple[Any, ...], tuple[Any, ...] | None]],
+                    checkpoint: int) -> None:
         cur = conn.cursor()
         try:
             self.begin(cur)
@@ -235,7 +237,10 @@ class SqlEventStore:
         return int(rows[0][0]) if rows else 0
 
     def reset_views(self) -> None:
-        conn = self.connection()
+        with self.borrow() as conn:
+            self._reset_views(conn)
+
+    def _reset_views(self, conn: Any) -> None:
         cur = conn.cursor()
         try:
             self.begin(cur)

@@ -106,6 +106,10 @@ class SqliteEventStore(SqlEventStore):
         finally:
             cur.close()
 
+    @contextmanager
+    def borrow(self) -> Iterator[sqlite3.Connection]:
+        yield self.connection()
+
     def begin(self, cur: Any) -> None:
         cur.execute("BEGIN IMMEDIATE")
 

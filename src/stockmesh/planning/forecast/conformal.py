@@ -53,7 +53,9 @@ def conformal_offsets(
                 pooled[members] = np.partition(values, rank)[rank]
         pooled_offset = np.nan_to_num(pooled * safe_scale)
         weight = n * (1 - level) / (n * (1 - level) + PRIOR_EXCEEDANCES)
-        offsets[:, position] = np.where(n > 0, weight * np.nan_to_num(own) + (1 - weight) * pooled_offset, pooled_offset)
+        offsets[:, position] = np.where(
+            n > 0, weight * np.nan_to_num(own) + (1 - weight) * pooled_offset, pooled_offset
+        )
     return offsets
 
 

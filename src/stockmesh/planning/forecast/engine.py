@@ -76,7 +76,9 @@ def _prepare(panel: DemandPanel, learn_until: int) -> tuple[np.ndarray, Uplift |
     return remove_uplift(cleaned, panel.promotions, uplift), uplift
 
 
-def _stacked_forecasts(cleaned: np.ndarray, cutoffs: np.ndarray, horizon: int, season: int) -> tuple[list[str], np.ndarray]:
+def _stacked_forecasts(
+    cleaned: np.ndarray, cutoffs: np.ndarray, horizon: int, season: int
+) -> tuple[list[str], np.ndarray]:
     forecasts = run_cheap_models(ModelInput(cleaned, cutoffs, horizon, season))
     names = list(forecasts)
     return names, np.stack([forecasts[name] for name in names])
@@ -95,7 +97,9 @@ def _actuals(panel: DemandPanel, cutoffs: np.ndarray, horizon: int) -> np.ndarra
     return actual
 
 
-def _promotion_factor(panel: DemandPanel, uplift: Uplift | None, cutoffs: np.ndarray, horizon: int) -> np.ndarray | None:
+def _promotion_factor(
+    panel: DemandPanel, uplift: Uplift | None, cutoffs: np.ndarray, horizon: int
+) -> np.ndarray | None:
     if uplift is None or panel.promotions is None:
         return None
     flagged = _target_windows(panel.promotions, cutoffs, horizon)
@@ -124,7 +128,9 @@ def _as_panel(history: Any, freq: Frequency, censored: Any, promotions: Any) -> 
         )
     if hasattr(history, "columns"):
         return _panel_from_frame(history, freq, censored, promotions)
-    return panel_from_matrix(np.asarray(history, dtype=np.float64), freq=freq, censored=censored, promotions=promotions)
+    return panel_from_matrix(
+        np.asarray(history, dtype=np.float64), freq=freq, censored=censored, promotions=promotions
+    )
 
 
 def _panel_from_frame(frame: Any, freq: Frequency | None, censored: Any, promotions: Any) -> DemandPanel:
@@ -230,14 +236,18 @@ def forecast_series(
     windows = [n_periods - horizon * k for k in range(config.selection_windows, 0, -1)]
     windows = [cutoff for cutoff in windows if cutoff >= MIN_TRAINING_PERIODS]
     cutoffs = np.array([*windows, n_periods])
-    future = None if future_promotions is None else np.asarray(future_promotions, dtype=bool).reshape(-1, horizon)
+    future = (
+        None if future_promotions is None else np.asarray(future_promotions, dtype=bool).reshape(-1, horizon)
+    )
 
     parts: list[dict[str, np.ndarray]] = []
     names: list[str] = []
     defaults_seen: dict[str, str] = {}
     n_models = len(cheap_model_names(panel.season_length)["smooth"]) * 2
     for rows in _chunks(panel.n_series, n_models, len(cutoffs), horizon):
-        chunk = panel.take(np.arange(rows.start, rows.stop)) if panel.n_series > rows.stop - rows.start else panel
+        chunk = (
+            panel.take(np.arange(rows.start, rows.stop)) if panel.n_series > rows.stop - rows.start else panel
+        )
         offset = n_periods - chunk.n_periods  # take() trims leading all-NaN columns
         local = cutoffs - offset
         part, names, defaults = _forecast_chunk(
@@ -444,7 +454,11 @@ def backtest(
     season = usable.season_length
     n_models = len(cheap_model_names(season)["smooth"]) * 2
     for rows in _chunks(usable.n_series, n_models, n_windows, horizon):
-        chunk = usable.take(np.arange(rows.start, rows.stop)) if usable.n_series > rows.stop - rows.start else usable
+        chunk = (
+            usable.take(np.arange(rows.start, rows.stop))
+            if usable.n_series > rows.stop - rows.start
+            else usable
+        )
         local = cutoffs - (n_periods - chunk.n_periods)
         names, per_method, selected, counts, scales = _backtest_chunk(chunk, local, inner, config)
         for name, errors in per_method.items():
@@ -461,7 +475,9 @@ def backtest(
         squared=np.concatenate([part.squared for part in scale_parts]),
         absolute=np.concatenate([part.absolute for part in scale_parts]),
     )
-    methods = {name: summarize(SeriesErrors.concatenate(parts), scales_all) for name, parts in method_errors.items()}
+    methods = {
+        name: summarize(SeriesErrors.concatenate(parts), scales_all) for name, parts in method_errors.items()
+    }
     return BacktestReport(
         series=usable.n_series,
         skipped_short=skipped,
@@ -511,7 +527,9 @@ def _backtest_chunk(
             fold_points[name].append(stack[index, :, window, :])
             fold_quantiles[name].append(quantile_forecasts(stack[index, :, window, :], offsets))
         window_scales = naive_scales(panel.values, panel.censored, until=cutoff)
-        losses = np.stack([pointwise_losses(inner_residuals[index], config.metric) for index in range(len(names))])
+        losses = np.stack(
+            [pointwise_losses(inner_residuals[index], config.metric) for index in range(len(names))]
+        )
         chosen, _ = choose_models(losses, classes, allowed, window_scales, config.metric, config.switch_z)
         offsets = conformal_offsets(inner_residuals[chosen, rows], classes, spread, levels)
         point = stack[chosen, rows, window, :]
@@ -525,7 +543,9 @@ def _backtest_chunk(
     def _errors(name: str) -> SeriesErrors:
         point = np.concatenate(fold_points[name], axis=1)
         quantiles = np.concatenate(fold_quantiles[name], axis=2)
-        return series_errors(actual_points, point, {level: quantiles[:, i, :] for i, level in enumerate(levels)})
+        return series_errors(
+            actual_points, point, {level: quantiles[:, i, :] for i, level in enumerate(levels)}
+        )
 
     per_method = {name: _errors(name) for name in names}
     return names, per_method, _errors("_selected"), counts, scales

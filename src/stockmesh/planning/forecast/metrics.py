@@ -69,7 +69,10 @@ class SeriesErrors:
     @staticmethod
     def concatenate(parts: list[SeriesErrors]) -> SeriesErrors:
         return SeriesErrors(
-            **{name: np.concatenate([getattr(part, name) for part in parts]) for name in SeriesErrors.__dataclass_fields__}
+            **{
+                name: np.concatenate([getattr(part, name) for part in parts])
+                for name in SeriesErrors.__dataclass_fields__
+            }
         )
 
 
@@ -130,7 +133,9 @@ def summarize(errors: SeriesErrors, scales: Scales) -> Accuracy:
     return Accuracy(
         rmsse=float(np.mean(np.sqrt(errors.mse[scaled] / squared))) if scaled.any() else float("nan"),
         mase=float(np.mean(errors.mae[scaled] / absolute)) if scaled.any() else float("nan"),
-        bias=(float(errors.forecast_sum.sum()) - total_actual) / total_actual if total_actual > 0 else float("nan"),
+        bias=(float(errors.forecast_sum.sum()) - total_actual) / total_actual
+        if total_actual > 0
+        else float("nan"),
         pinball=float(np.mean(errors.pinball[scaled] / absolute)) if scaled.any() else float("nan"),
         coverage_p90=float(errors.covered_p90.sum()) / total_points if total_points else float("nan"),
         series=int(has_points.sum()),

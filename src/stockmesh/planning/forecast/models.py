@@ -64,7 +64,13 @@ def naive_family(data: ModelInput) -> Forecasts:
     cycles = max(2, -(-28 // season))
     out: Forecasts = {
         name: np.empty(data.shape)
-        for name in ("Naive", "SeasonalNaive", f"WindowAverage({short})", f"WindowAverage({long})", "SeasonalWindowAverage")
+        for name in (
+            "Naive",
+            "SeasonalNaive",
+            f"WindowAverage({short})",
+            f"WindowAverage({long})",
+            "SeasonalWindowAverage",
+        )
     }
     future_phase = np.arange(horizon) % season
     for slot, cutoff in enumerate(data.cutoffs.tolist()):
@@ -111,7 +117,11 @@ def smoothing_family(data: ModelInput) -> Forecasts:
         slope = _ols_slope(adjusted)
         future = indices[:, np.arange(horizon) % season]
         seasonal_es[:, slot, :] = level[:, None] * future
-        drift_term = steps[None, :] + 1.0 / alpha[:, None] - (1 - alpha[:, None]) ** n_observed[:, None] / alpha[:, None]
+        drift_term = (
+            steps[None, :]
+            + 1.0 / alpha[:, None]
+            - (1 - alpha[:, None]) ** n_observed[:, None] / alpha[:, None]
+        )
         theta[:, slot, :] = (level[:, None] + 0.5 * slope[:, None] * drift_term) * future
     return {"SeasonalES": seasonal_es, "Theta": theta}
 

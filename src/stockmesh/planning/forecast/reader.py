@@ -38,7 +38,9 @@ class DemandFile:
     notes: tuple[str, ...]
 
 
-def read_demand_csv(path: str | Path, *, freq: Frequency | None = None, allow_returns: bool = False) -> DemandFile:
+def read_demand_csv(
+    path: str | Path, *, freq: Frequency | None = None, allow_returns: bool = False
+) -> DemandFile:
     """Read and validate a long demand CSV into a :class:`DemandPanel`.
 
     Duplicate ``(sku, site, date)`` rows are summed and counted. Negative quantities are rejected
@@ -77,7 +79,9 @@ def read_demand_csv(path: str | Path, *, freq: Frequency | None = None, allow_re
                 continue
             if len(row) < width:
                 raise InvalidInput(
-                    f"expected {width} values, found {len(row)}", field=columns[len(row)], line=reader.line_num
+                    f"expected {width} values, found {len(row)}",
+                    field=columns[len(row)],
+                    line=reader.line_num,
                 )
             skus.append(row[index["sku"]].strip())
             sites.append(row[index["site"]].strip())
@@ -145,7 +149,9 @@ def _parse_dates(cells: list[str], line_numbers: np.ndarray) -> np.ndarray:
                 raise ValueError
         except ValueError:
             raise InvalidInput(
-                f"cannot parse date {cell!r}: expected YYYY-MM-DD", field="date", line=int(line_numbers[position])
+                f"cannot parse date {cell!r}: expected YYYY-MM-DD",
+                field="date",
+                line=int(line_numbers[position]),
             ) from None
     raise InvalidInput("cannot parse the dates: expected YYYY-MM-DD", field="date")
 
@@ -163,7 +169,9 @@ def _parse_quantities(cells: list[str], line_numbers: np.ndarray, allow_returns:
                 value = float("nan")
             if not np.isfinite(value):
                 raise InvalidInput(
-                    f"cannot parse quantity {cell!r}: expected a number", field="qty", line=int(line_numbers[position])
+                    f"cannot parse quantity {cell!r}: expected a number",
+                    field="qty",
+                    line=int(line_numbers[position]),
                 )
     assert qty is not None
     if not allow_returns:

@@ -52,6 +52,4 @@ def seasonality_detected(values: np.ndarray, cutoff: int, season_length: int) ->
         autocorrelations[:, lag - 1] = np.sum(centred[:, lag:] * centred[:, :-lag], axis=1) / safe
     squares = np.sum(autocorrelations[:, :-1] ** 2, axis=1)
     limit = 1.645 * np.sqrt((1 + 2 * squares) / np.maximum(n_observed, 1))
-    return (
-        (n_observed >= 3 * season_length) & (denominator > 0) & (np.abs(autocorrelations[:, -1]) > limit)
-    )
+    return (n_observed >= 3 * season_length) & (denominator > 0) & (np.abs(autocorrelations[:, -1]) > limit)

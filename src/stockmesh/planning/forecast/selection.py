@@ -23,7 +23,7 @@ from stockmesh.planning.forecast.metrics import Scales, pinball_loss
 Metric = Literal["rmsse", "mase", "pinball"]
 METRICS: tuple[str, ...] = ("rmsse", "mase", "pinball")
 QUANTILE_LEVELS: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
-SWITCH_Z = 2.0
+SWITCH_Z = 3.0
 
 
 def candidate_mask(model_names: list[str], candidates: dict[str, tuple[str, ...]]) -> np.ndarray:
@@ -92,7 +92,9 @@ def choose_models(
         candidates = np.flatnonzero(allowed[class_index])
         class_scaled = scaled[np.ix_(members, candidates)]
         scored = np.isfinite(class_scaled).all(axis=1)
-        default = candidates[int(np.argmin(class_scaled[scored].mean(axis=0)))] if scored.any() else candidates[0]
+        default = (
+            candidates[int(np.argmin(class_scaled[scored].mean(axis=0)))] if scored.any() else candidates[0]
+        )
         defaults[class_index] = default
         rows = rows_all[members]
         own = scores[np.ix_(rows, candidates)]
@@ -102,7 +104,14 @@ def choose_models(
         observed = ~np.isnan(difference)
         n = observed.sum(axis=1)
         mean = np.where(observed, difference, 0.0).sum(axis=1) / np.maximum(n, 1)
-        variance = np.where(observed, (difference - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(n - 1, 1)
-        switch = has_score & (n >= 2) & (best != default) & (mean < -switch_z * np.sqrt(variance / np.maximum(n, 1)))
+        variance = np.where(observed, (difference - mean[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(
+            n - 1, 1
+        )
+        switch = (
+            has_score
+            & (n >= 2)
+            & (best != default)
+            & (mean < -switch_z * np.sqrt(variance / np.maximum(n, 1)))
+        )
         chosen[rows] = np.where(switch, best, default)
     return chosen, defaults

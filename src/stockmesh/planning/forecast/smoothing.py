@@ -151,7 +151,9 @@ def intermittent_states(
         sse_size += np.where(update, size_error * size_error, 0.0)
         sse_interval += np.where(update, interval_error * interval_error, 0.0)
         size = np.where(update, size + grid * size_error, np.where(demand, current, size))
-        interval = np.where(update, interval + grid * interval_error, np.where(demand, since_demand, interval))
+        interval = np.where(
+            update, interval + grid * interval_error, np.where(demand, since_demand, interval)
+        )
         since_demand = np.where(demand, 0.0, since_demand)
     if last in record:
         _store(record[last])

@@ -198,6 +198,8 @@ def register(app: typer.Typer) -> None:
         from stockmesh.projections import runner
 
         with opened(db) as store:
+            if verify_only:
+                ensure_views(store)  # read models trail the ledger by design; bring them up first
             total = store.head()[0]
             with progress_bar("Replaying", total) as bar:
                 task = bar.add_task("replay", total=total)

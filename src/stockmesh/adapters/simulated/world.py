@@ -1,0 +1,423 @@
+"""The simulated world: steps every SKU x site of a day at once, as numpy arrays.
+
+A day, in order:
+
+1. receipts: orders whose arrival day is today land on hand (pipeline ring buffer keyed by
+   arrival day); their realised lead times become observable per lane, as a real receipt would;
+2. demand at stores; sales = min(demand, on hand) (backlog first in backorders mode); what is not
+   sold is lost (default) or backordered;
+3. perishable stock whose expiry day is today is written off;
+4. the day's observation is recorded: sales, and whether the shelf ended the day empty (a real
+   deployment sees censored sales, never demand);
+5. the policy decides, echelon by echelon from the stores up, so a DC decides after seeing the
+   requests of its stores that day. Store requests are shipped from DC stock (fair share,
+   proportional to the requests, when short) and within lane capacity; orders to suppliers get a
+   stochastic lead time (reliability, outages);
+6. costs are accrued for the measured days.
+
+Nothing here knows about scenarios or policies: ``step`` takes a ``decide(observation, rows)``
+callable returning order quantities for ``rows``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from stockmesh.adapters.simulated.spec import WorldSpec
+
+Decide = Callable[["Observation", np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observation:
+    """What a real deployment could see on ``day``: positions, censored sales, calendars, notices.
+
+    Arrays are views on the world's live state (do not modify them); rows are SKU x site.
+    ``day`` is the absolute day index (history days first); the promotions calendar and weekdays
+    are known in advance, so they are given for the whole run.
+    """
+
+    day: int
+    first_decision_day: int
+    weekday: np.ndarray  # [day]
+    on_hand: np.ndarray
+    on_order: np.ndarray
+    backlog: np.ndarray
+    inventory_position: np.ndarray
+    promotion_active: np.ndarray  # [day, row] calendar, known ahead
+    notice_factor: np.ndarray  # [row] announced lead-time factor for orders placed today (1 = none)
+    notice_days_left: np.ndarray  # [row]
+    lane_lead_time_mean: np.ndarray  # [row] quoted mean lead time of the row's supply lane
+    lane_receipts: np.ndarray  # [row] number of receipts observed on the row's lane so far
+    lane_lead_time_sum: np.ndarray  # [row] sum of their lead times
+    lane_lead_time_sumsq: np.ndarray  # [row] sum of squares
+    unit_cost: np.ndarray
+    holding_cost_per_day: np.ndarray
+    lost_sale_penalty: np.ndarray
+    order_cost: np.ndarray
+    pack_size: np.ndarray
+    shelf_life_days: np.ndarray
+    row_site: np.ndarray
+    row_sku: np.ndarray
+    row_parent: np.ndarray
+    row_echelon: np.ndarray
+    backorders: bool
+    _sales_history: np.ndarray
+    _censored_history: np.ndarray
+
+    def history(self, days: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last ``days`` days up to and including today, oldest first.
+
+        Returns ``(sales, censored, day_index)``: observed sales (for a DC, its stores' requests),
+        whether the day ended with an empty shelf (sales are then a lower bound of demand), and the
+        absolute day numbers (to look up weekdays and the promotions calendar).
+        """
+        window = self._sales_history.shape[0]
+        days = min(days, window, self.day + 1)
+        day_index = np.arange(self.day - days + 1, self.day + 1)
+        slots = day_index % window
+        if rows is None:
+            return self._sales_history[slots], self._censored_history[slots], day_index
+        return (
+            self._sales_history[np.ix_(slots, rows)],
+            self._censored_history[np.ix_(slots, rows)],
+            day_index,
+        )
+
+
+@dataclass
+class RunTotals:
+    """Per-row sums over the measured days, and whole-run flows for conservation checks."""
+
+    demand: np.ndarray
+    sales: np.ndarray
+    short: np.ndarray
+    stockout_days: np.ndarray
+    on_hand_sum: np.ndarray
+    holding_cost: np.ndarray
+    order_lines: np.ndarray
+    order_units: np.ndarray
+    ordering_cost: np.ndarray
+    transport_cost: np.ndarray
+    stockout_cost: np.ndarray
+    expired_units: np.ndarray
+    expiry_cost: np.ndarray
+    cycles: np.ndarray
+    cycles_with_stockout: np.ndarray
+    # whole run (from the first decision day), for conservation
+    flow_received: np.ndarray
+    flow_sold: np.ndarray
+    flow_expired: np.ndarray
+    flow_shipped_out: np.ndarray
+
+    @classmethod
+    def zeros(cls, n_rows: int) -> RunTotals:
+        return cls(**{name: np.zeros(n_rows, dtype=np.float64) for name in cls.__dataclass_fields__})
+
+
+class SimulatedWorld:
+    """The stepping state of one run over a ``WorldSpec``. Seeded by the spec; no randomness here."""
+
+    def __init__(self, spec: WorldSpec, *, history_window: int = 182) -> None:
+        self.spec = spec
+        n_rows = spec.n_rows
+        self.day = spec.first_decision_day
+        self.on_hand = spec.initial_on_hand.astype(np.int64).copy()
+        self.on_order = np.zeros(n_rows, dtype=np.int64)
+        self.backlog = np.zeros(n_rows, dtype=np.int64)
+        self.ring_days = spec.max_lead_time + 1
+        self.pipeline_qty = np.zeros((self.ring_days, n_rows), dtype=np.int64)
+        self.pipeline_orders = np.zeros((self.ring_days, n_rows), dtype=np.int64)
+        self.pipeline_lead_time = np.zeros((self.ring_days, n_rows), dtype=np.int64)
+        n_lanes = len(spec.lane_from)
+        self.lane_receipts = np.zeros(n_lanes)
+        self.lane_lead_time_sum = np.zeros(n_lanes)
+        self.lane_lead_time_sumsq = np.zeros(n_lanes)
+        # perishables: a ring of stock keyed by expiry day; non-perishable rows never enter it
+        self.perishable = spec.shelf_life_days > 0
+        self.expiry_slots = int(spec.shelf_life_days.max(initial=0))
+        self.stock_by_expiry = np.zeros((max(self.expiry_slots, 1), n_rows), dtype=np.int64)
+        if self.expiry_slots:
+            # initial stock of perishables is fresh on the first decision day
+            self._put_perishable(self.on_hand * self.perishable, self.day)
+        self.stockout_in_cycle = np.zeros(n_rows, dtype=bool)
+        self.echelon_rows = [np.flatnonzero(spec.row_echelon == e) for e in range(spec.n_echelons)]
+        self.dc_supplied = spec.row_parent >= 0
+        self.totals = RunTotals.zeros(n_rows)
+        measured, n_ech, n_sites = spec.measured_days, spec.n_echelons, len(spec.site_ids)
+        self.echelon_demand = np.zeros((measured, n_ech))
+        self.echelon_orders = np.zeros((measured, n_ech))
+        self.site_on_hand = np.zeros((measured, n_sites))
+        self.daily_cost = np.zeros(measured)
+        self.daily_demand = np.zeros(measured)
+        self.daily_sales = np.zeros(measured)
+        self._window = max(history_window, spec.history_days)
+        self._sales_history = np.zeros((self._window, n_rows), dtype=np.float64)
+        self._censored_history = np.zeros((self._window, n_rows), dtype=bool)
+        self._prefill_history()
+        self._requests_today = np.zeros(n_rows)
+        self._orders_today = np.zeros(n_rows)
+
+    # ----------------------------------------------------------------- history and observation
+    def _prefill_history(self) -> None:
+        """History days are observed uncensored (stock was ample); a DC's history is its stores' demand."""
+        spec = self.spec
+        for day in range(spec.history_days):
+            values = spec.demand[day].astype(np.float64)
+            for echelon in range(1, spec.n_echelons):
+                children = self.echelon_rows[echelon - 1]
+                children = children[spec.row_parent[children] >= 0]
+                values += np.bincount(
+                    spec.row_parent[children], weights=values[children], minlength=spec.n_rows
+                )
+            self._sales_history[day % self._window] = values
+
+    def observe(self) -> Observation:
+        spec = self.spec
+        day = self.day
+        supplier = spec.row_supplier
+        has_supplier = supplier >= 0
+        safe_supplier = np.where(has_supplier, supplier, 0)
+        notice_factor = np.where(has_supplier, spec.notice_factor[day, safe_supplier], 1.0)
+        notice_days_left = np.where(has_supplier, spec.notice_days_left[day, safe_supplier], 0)
+        lane = spec.row_lane
+        return Observation(
+            day=day,
+            first_decision_day=spec.first_decision_day,
+            weekday=spec.weekday,
+            on_hand=self.on_hand,
+            on_order=self.on_order,
+            backlog=self.backlog,
+            inventory_position=self.on_hand + self.on_order - self.backlog,
+            promotion_active=spec.promotion_active,
+            notice_factor=notice_factor,
+            notice_days_left=notice_days_left,
+            lane_lead_time_mean=spec.lane_lead_time_mean[lane],
+            lane_receipts=self.lane_receipts[lane],
+            lane_lead_time_sum=self.lane_lead_time_sum[lane],
+            lane_lead_time_sumsq=self.lane_lead_time_sumsq[lane],
+            unit_cost=spec.unit_cost,
+            holding_cost_per_day=spec.holding_cost_per_day,
+            lost_sale_penalty=spec.lost_sale_penalty,
+            order_cost=spec.order_cost,
+            pack_size=spec.pack_size,
+            shelf_life_days=spec.shelf_life_days,
+            row_site=spec.row_site,
+            row_sku=spec.row_sku,
+            row_parent=spec.row_parent,
+            row_echelon=spec.row_echelon,
+            backorders=spec.backorders,
+            _sales_history=self._sales_history,
+            _censored_history=self._censored_history,
+        )
+
+    # ----------------------------------------------------------------- stock movements
+    def _put_perishable(self, quantity: np.ndarray, day: int) -> None:
+        rows = np.flatnonzero(quantity)
+        if rows.size == 0:
+            return
+        expiry_day = day + self.spec.shelf_life_days[rows] - 1
+        self.stock_by_expiry[expiry_day % self.expiry_slots, rows] += quantity[rows]
+
+    def _take(self, quantity: np.ndarray) -> None:
+        """Take ``quantity`` (<= on hand) off the shelf, oldest perishable stock first."""
+        self.on_hand -= quantity
+        if not self.expiry_slots:
+            return
+        remaining = quantity * self.perishable
+        if not remaining.any():
+            return
+        for ahead in range(self.expiry_slots):
+            slot = (self.day + ahead) % self.expiry_slots
+            taken = np.minimum(remaining, self.stock_by_expiry[slot])
+            self.stock_by_expiry[slot] -= taken
+            remaining -= taken
+
+    def _within_lane_capacity(self, rows: np.ndarray, quantity: np.ndarray) -> np.ndarray:
+        """Scale the day's quantities down, proportionally, on lanes whose capacity they exceed."""
+        spec = self.spec
+        lanes = spec.row_lane[rows]
+        lane_units = np.bincount(lanes, weights=quantity, minlength=len(spec.lane_from))
+        capacity = spec.lane_capacity_per_day
+        over = lane_units > capacity
+        if not over.any():
+            return quantity
+        ratio = np.ones_like(lane_units)
+        ratio[over] = capacity[over] / lane_units[over]
+        return np.floor(quantity * ratio[lanes]).astype(np.int64)
+
+    def _dispatch(self, rows: np.ndarray, quantity: np.ndarray, measured: bool) -> None:
+        """Put shipped quantities in the pipeline with their realised lead times, and cost them."""
+        spec = self.spec
+        placed = quantity > 0
+        rows, quantity = rows[placed], quantity[placed]
+        if rows.size == 0:
+            return
+        lead_time = spec.lead_time_draw[self.day, rows].astype(np.int64)
+        slot = (self.day + lead_time) % self.ring_days
+        self.pipeline_qty[slot, rows] += quantity
+        self.pipeline_orders[slot, rows] += 1
+        self.pipeline_lead_time[slot, rows] += lead_time
+        self.on_order[rows] += quantity
+        if not measured:
+            return
+        totals = self.totals
+        lanes = spec.row_lane[rows]
+        lane_units = np.bincount(lanes, weights=quantity, minlength=len(spec.lane_from))
+        per_shipment = spec.lane_cost_per_shipment[lanes] * quantity / lane_units[lanes]
+        totals.order_lines[rows] += 1
+        totals.order_units[rows] += quantity
+        totals.ordering_cost[rows] += spec.order_cost[rows]
+        totals.transport_cost[rows] += quantity * spec.lane_cost_per_unit[lanes] + per_shipment
+
+    def _place_orders(self, rows: np.ndarray, quantity: np.ndarray, measured: bool) -> None:
+        spec = self.spec
+        pack = spec.pack_size[rows]
+        quantity = np.ceil(np.maximum(quantity, 0) / pack).astype(np.int64) * pack
+        self._orders_today[rows] = quantity
+        from_dc = self.dc_supplied[rows]
+        if from_dc.any():
+            dc_rows, requested = rows[from_dc], quantity[from_dc]
+            parents = spec.row_parent[dc_rows]
+            total_requested = np.bincount(parents, weights=requested, minlength=spec.n_rows)
+            self._requests_today += total_requested
+            # the DC observes its stores' requests as its demand, uncensored
+            self._sales_history[self.day % self._window] += total_requested
+            available = self.on_hand.astype(np.float64)
+            share = np.ones(spec.n_rows)
+            short = total_requested > available
+            share[short] = available[short] / total_requested[short]
+            shipped = np.floor(requested * share[parents]).astype(np.int64)
+            shipped = self._within_lane_capacity(dc_rows, shipped)
+            out = np.bincount(parents, weights=shipped, minlength=spec.n_rows).astype(np.int64)
+            self._take(out)
+            self.totals.flow_shipped_out += out
+            self._dispatch(dc_rows, shipped, measured)
+        from_supplier = ~from_dc
+        if from_supplier.any():
+            sup_rows = rows[from_supplier]
+            ordered = self._within_lane_capacity(sup_rows, quantity[from_supplier])
+            self._dispatch(sup_rows, ordered, measured)
+
+    # ----------------------------------------------------------------- the day
+    def step(self, decide: Decide) -> None:
+        """Simulate one day, asking ``decide`` for the orders of each echelon in turn."""
+        spec = self.spec
+        day = self.day
+        if day >= spec.n_days:
+            raise RuntimeError("the run is over")
+        measured = day >= spec.first_measured_day
+        totals = self.totals
+
+        # 1. receipts
+        slot = day % self.ring_days
+        arriving = self.pipeline_qty[slot]
+        arrived_rows = np.flatnonzero(arriving)
+        if arrived_rows.size:
+            quantity = arriving[arrived_rows]
+            self.on_hand[arrived_rows] += quantity
+            self.on_order[arrived_rows] -= quantity
+            totals.flow_received[arrived_rows] += quantity
+            if self.expiry_slots:
+                received = np.zeros(spec.n_rows, dtype=np.int64)
+                received[arrived_rows] = quantity * self.perishable[arrived_rows]
+                self._put_perishable(received, day)
+            lanes = spec.row_lane[arrived_rows]
+            n_lanes = len(spec.lane_from)
+            orders = self.pipeline_orders[slot, arrived_rows]
+            lead_time_sum = self.pipeline_lead_time[slot, arrived_rows]
+            # one realised lead time per order; when several orders of a row arrive together
+            # their mean stands in for each (exact when they share a lead time)
+            mean_lead = lead_time_sum / orders
+            self.lane_receipts += np.bincount(lanes, weights=orders, minlength=n_lanes)
+            self.lane_lead_time_sum += np.bincount(lanes, weights=lead_time_sum, minlength=n_lanes)
+            self.lane_lead_time_sumsq += np.bincount(lanes, weights=orders * mean_lead**2, minlength=n_lanes)
+            if measured:
+                totals.cycles[arrived_rows] += 1
+                totals.cycles_with_stockout[arrived_rows] += self.stockout_in_cycle[arrived_rows]
+            self.stockout_in_cycle[arrived_rows] = False
+            self.pipeline_qty[slot] = 0
+            self.pipeline_orders[slot] = 0
+            self.pipeline_lead_time[slot] = 0
+
+        # 2. demand and sales
+        demand = spec.demand[day].astype(np.int64)
+        wanted = demand + self.backlog if spec.backorders else demand
+        sold = np.minimum(wanted, self.on_hand)
+        self._take(sold)
+        totals.flow_sold += sold
+        if spec.backorders:
+            served_from_backlog = np.minimum(self.backlog, sold)
+            short_today = demand - (sold - served_from_backlog)
+            self.backlog = wanted - sold
+        else:
+            short_today = wanted - sold
+        stockout = short_today > 0
+        self.stockout_in_cycle |= stockout
+
+        # 3. expiry
+        expired = None
+        if self.expiry_slots:
+            expiry_slot = day % self.expiry_slots
+            expired = self.stock_by_expiry[expiry_slot].copy()
+            self.stock_by_expiry[expiry_slot] = 0
+            self.on_hand -= expired
+            totals.flow_expired += expired
+
+        # 4. observation of the day (DC rows get their stores' requests during step 5)
+        history_slot = day % self._window
+        self._sales_history[history_slot] = sold
+        self._censored_history[history_slot] = (self.on_hand == 0) & (spec.row_echelon == 0)
+
+        # 5. decisions, from the stores up
+        self._requests_today[:] = 0
+        self._orders_today[:] = 0
+        for rows in self.echelon_rows:
+            if rows.size == 0:
+                continue
+            quantity = np.asarray(decide(self.observe(), rows))
+            self._place_orders(rows, quantity, measured)
+
+        # 6. costs and series
+        if measured:
+            index = day - spec.first_measured_day
+            totals.demand += demand
+            totals.sales += demand - short_today
+            totals.short += short_today
+            totals.stockout_days += stockout
+            totals.on_hand_sum += self.on_hand
+            holding = self.on_hand * spec.holding_cost_per_day
+            totals.holding_cost += holding
+            if spec.backorders:
+                stockout_cost = self.backlog * spec.backorder_cost_per_day
+            else:
+                stockout_cost = short_today * spec.lost_sale_penalty
+            totals.stockout_cost += stockout_cost
+            if expired is not None:
+                totals.expired_units += expired
+                totals.expiry_cost += expired * spec.unit_cost
+            faced = demand + self._requests_today
+            self.echelon_demand[index] = np.bincount(spec.row_echelon, weights=faced, minlength=spec.n_echelons)
+            self.echelon_orders[index] = np.bincount(
+                spec.row_echelon, weights=self._orders_today, minlength=spec.n_echelons
+            )
+            self.site_on_hand[index] = np.bincount(spec.row_site, weights=self.on_hand, minlength=len(spec.site_ids))
+            self.daily_demand[index] = demand.sum()
+            self.daily_sales[index] = (demand - short_today).sum()
+            self.daily_cost[index] = holding.sum() + stockout_cost.sum()
+        self.day += 1
+
+    @property
+    def done(self) -> bool:
+        return self.day >= self.spec.n_days
+
+    def run(self, decide: Decide, on_day: Callable[[int], None] | None = None) -> RunTotals:
+        """Step to the end of the run; ``on_day`` is told each finished day (for progress bars)."""
+        while not self.done:
+            self.step(decide)
+            if on_day is not None:
+                on_day(self.day)
+        return self.totals

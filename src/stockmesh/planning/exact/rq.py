@@ -121,8 +121,17 @@ def solve_rq_normal(
     xtol = 1e-12 * max(1.0, abs(y_star), scale)
 
     def reorder_point_for(quantity: float) -> float:
-        # G(r+Q) - G(r) is increasing in r, negative at r = y*-Q and positive at r = y*.
-        return optimize.brentq(lambda r: G(r + quantity) - G(r), y_star - quantity, y_star, xtol=xtol)
+        # G(r+Q) - G(r) is increasing in r, <= 0 at r = y*-Q and >= 0 at r = y*; when rounding hides
+        # the sign at an end (tiny Q), that end is the root to machine precision.
+        def difference(r: float) -> float:
+            return G(r + quantity) - G(r)
+
+        low_end, high_end = y_star - quantity, y_star
+        if difference(low_end) >= 0.0:
+            return low_end
+        if difference(high_end) <= 0.0:
+            return high_end
+        return optimize.brentq(difference, low_end, high_end, xtol=xtol)
 
     def cost(r: float, quantity: float) -> float:
         return (order_cost + integral_G(r, r + quantity)) / quantity
@@ -131,7 +140,8 @@ def solve_rq_normal(
         r = reorder_point_for(quantity)
         return G(r + quantity) - cost(r, quantity)
 
-    lower = 1e-9 * max(scale, 1.0)
+    # At small Q the order cost K*lambda/Q dominates, so the slope is negative there.
+    lower = min(1e-3 * scale, 0.1 * order_cost / (abs(G(y_star)) + holding_cost * scale + 1e-300))
     upper = math.sqrt(2.0 * order_cost / holding_cost) + scale if holding_cost > 0 else scale
     while slope_sign(upper) < 0.0:
         upper *= 2.0

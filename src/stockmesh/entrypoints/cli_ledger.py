@@ -50,34 +50,6 @@ def progress_bar(description: str, total: int | None) -> Any:
                     disable=not sys.stderr.isatty(), transient=True)
 
 
-def read_commands(path: Path) -> tuple[list[Any], list[dict[str, Any]], list[int], list[InvalidInput]]:
-    """Parse a JSON-lines file of commands. Blank lines are skipped; each error names its line."""
-    import orjson
-
-    from stockmesh.domain.commands import parse_command
-
-    commands, payloads, lines, errors = [], [], [], []
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                try:
-                    obj = orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    raise InvalidInput(f"malformed JSON: {exc}") from None
-                commands.append(parse_command(obj))
-                payloads.append(obj)
-                lines.append(number)
-            except InvalidInput as exc:
-                errors.append(exc.at_line(number))
-    return commands, payloads, lines, errors
-
-
 def ensure_views(store: Any) -> None:
     from stockmesh.projections.runner import catch_up
 
@@ -104,39 +76,25 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Validate a file of commands, then write all of it or nothing. Re-ingesting changes nothing."""
-        from stockmesh.service.execute import BatchRejected, execute
+        from stockmesh.service.ingest import IngestRejected, describe, ingest_file
 
-        try:
-            commands, payloads, lines, errors = read_commands(file)
-        except InvalidInput as exc:
-            raise fail(str(exc)) from exc
-        if errors and not continue_on_error:
-            for err in errors[:50]:
-                typer.echo(f"error: {err}", err=True)
-            if len(errors) > 50:
-                typer.echo(f"error: ... and {len(errors) - 50} more invalid lines", err=True)
-            typer.echo(f"nothing written: {len(errors)} invalid line(s)", err=True)
-            raise typer.Exit(1)
         with opened(db) as store:
             try:
-                outcomes = execute(store, commands, payloads=payloads, all_or_nothing=not continue_on_error,
-                                   metadata={"source": f"ingest:{file.name}"})
-            except BatchRejected as exc:
-                typer.echo(f"error: line {lines[exc.index]}: {_describe(exc.error)}", err=True)
+                report = ingest_file(store, file, continue_on_error=continue_on_error)
+            except IngestRejected as exc:
+                for line, error in exc.errors[:50]:
+                    typer.echo(f"error: line {line}: {describe(error)}", err=True)
+                if len(exc.errors) > 50:
+                    typer.echo(f"error: ... and {len(exc.errors) - 50} more invalid lines", err=True)
                 typer.echo("nothing written", err=True)
                 raise typer.Exit(1) from exc
-            ensure_views(store)
-        rejected = [(lines[o.index], o.error) for o in outcomes if o.status == "rejected"]
-        for err in errors:
-            typer.echo(f"rejected: {err}", err=True)
-        for line, error in rejected:
-            typer.echo(f"rejected: line {line}: {_describe(error)}", err=True)
-        applied = sum(o.status == "applied" for o in outcomes)
-        duplicates = sum(o.status == "duplicate" for o in outcomes)
-        events = sum(o.events for o in outcomes)
-        typer.echo(f"applied {applied} command(s) ({events} events), {duplicates} duplicate(s), "
-                   f"{len(rejected) + len(errors)} rejected")
-        if rejected or errors:
+            except InvalidInput as exc:
+                raise fail(str(exc)) from exc
+        for line, error in report.rejected:
+            typer.echo(f"rejected: line {line}: {describe(error)}", err=True)
+        typer.echo(f"applied {report.applied} command(s) ({report.events} events), {report.duplicates} duplicate(s), "
+                   f"{len(report.rejected)} rejected")
+        if report.rejected:
             raise typer.Exit(1)
 
     @app.command()
@@ -228,10 +186,3 @@ def register(app: typer.Typer) -> None:
         if not report.ok:
             raise fail(f"hash chain broken at position {report.first_bad_position}: {report.reason}")
         typer.echo(f"ok: {report.events} events, chain intact up to position {report.head_position}")
-
-
-def _describe(error: StockmeshError | None) -> str:
-    field = getattr(error, "field", None)
-    if field and not isinstance(error, InvalidInput):
-        return f"field '{field}': {error}"
-    return str(error)

@@ -1,0 +1,97 @@
+"""Ingesting a JSON-lines file of commands: validate every line first, then write all or nothing
+(or, with ``continue_on_error``, exactly the valid lines), then bring the read models up to date."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stockmesh.domain.commands import Command, parse_command
+from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.ledger.port import EventStore
+from stockmesh.projections.runner import catch_up
+from stockmesh.service.execute import BatchRejected, execute
+
+
+@dataclass(slots=True)
+class IngestReport:
+    applied: int = 0
+    duplicates: int = 0
+    events: int = 0
+    rejected: list[tuple[int, StockmeshError]] = field(default_factory=list)  # (line, error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+
+class IngestRejected(StockmeshError):
+    """The file had invalid lines (or a command that broke a rule) and nothing was written."""
+
+    def __init__(self, errors: list[tuple[int, StockmeshError]]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} invalid line(s); nothing written")
+
+
+def describe(error: StockmeshError) -> str:
+    """An error as one line naming its field; the caller names the line."""
+    message = error.message if isinstance(error, InvalidInput) else str(error)
+    field_name = getattr(error, "field", None)
+    return f"field '{field_name}': {message}" if field_name else message
+
+
+def read_commands(path: Path) -> tuple[list[Command], list[dict[str, Any]], list[int], list[InvalidInput]]:
+    """Parse a JSON-lines file of commands. Blank lines are skipped; each error names its line."""
+    commands: list[Command] = []
+    payloads: list[dict[str, Any]] = []
+    lines: list[int] = []
+    errors: list[InvalidInput] = []
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                try:
+                    obj = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    raise InvalidInput(f"malformed JSON: {exc}") from None
+                commands.append(parse_command(obj))
+                payloads.append(obj)
+                lines.append(number)
+            except InvalidInput as exc:
+                errors.append(exc.at_line(number))
+    return commands, payloads, lines, errors
+
+
+def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = False,
+                progress: Callable[[int], None] | None = None, update_views: bool = True) -> IngestReport:
+    commands, payloads, lines, errors = read_commands(path)
+    invalid: list[tuple[int, StockmeshError]] = [(e.line or 0, e) for e in errors]
+    if invalid and not continue_on_error:
+        raise IngestRejected(invalid)
+    try:
+        outcomes = execute(store, commands, payloads=payloads, all_or_nothing=not continue_on_error,
+                           metadata={"source": f"ingest:{path.name}"})
+    except BatchRejected as exc:
+        raise IngestRejected([(lines[exc.index], exc.error)]) from exc
+    if update_views:
+        catch_up(store, progress=progress)
+    report = IngestReport(rejected=invalid)
+    for o in outcomes:
+        if o.status == "applied":
+            report.applied += 1
+            report.events += o.events
+        elif o.status == "duplicate":
+            report.duplicates += 1
+        elif o.error is not None:
+            report.rejected.append((lines[o.index], o.error))
+    report.rejected.sort(key=lambda item: item[0])
+    return report

@@ -67,7 +67,7 @@ def round_order_quantity(need: np.ndarray, constraints: OrderConstraints) -> tup
         _non_negative(constraints.maximum_order_quantity, "maximum_order_quantity", size),
         _non_negative(constraints.supplier_capacity, "supplier_capacity", size),
     )
-    wanted = need > 0
+    wanted = need / unit > 1e-9  # below a billionth of a unit is float noise, not a need
     # A tiny slack keeps 11.999999999 from becoming 12 + one more pack through float noise.
     quantity = np.where(wanted, np.ceil(need / unit - 1e-9) * unit, 0.0)
     flags = np.where(wanted & (quantity != need), OrderFlag.ROUNDED_UP, OrderFlag.NONE).astype(np.uint8)

@@ -135,3 +135,26 @@ def test_table_on_synthetic_daily_retail_data(write_demand) -> None:
     assert set(payload["selected"]) >= {"rmsse", "mase", "bias", "pinball", "coverage_p90"}
     assert payload["selected"]["rmsse"] < 0.9 * payload["methods"]["SeasonalNaive"]["rmsse"]
     assert np.isfinite(payload["selected"]["coverage_p90"])
+
+
+def test_optional_censored_and_promo_columns(tmp_path: Path) -> None:
+    demand = daily_retail_demand(20, 150, seed=4, promotion_share=0.08, stockout_share=0.03)
+    day0 = np.datetime64("2024-01-01", "D")
+    lines = ["sku,site,date,qty,censored,promo"]
+    for index in range(20):
+        for day in range(150):
+            lines.append(
+                f"SKU-{index},STORE-LYON-02,{day0 + day},{demand.sales[index, day]:g},"
+                f"{'true' if demand.censored[index, day] else 'false'},{int(demand.promotions[index, day])}"
+            )
+    path = tmp_path / "flags.csv"
+    path.write_text("\n".join(lines) + "\n")
+    for metric in ("rmsse", "mase", "pinball"):
+        result = _run(str(path), "--horizon", "7", "--metric", metric, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["metric"] == metric
+    lines[5] = lines[5].rsplit(",", 1)[0] + ",maybe"
+    path.write_text("\n".join(lines) + "\n")
+    result = _run(str(path), "--horizon", "7")
+    assert result.exit_code == 2
+    assert "line 6, field 'promo': cannot read 'maybe' as true/false" in result.output

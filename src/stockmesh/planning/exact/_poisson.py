@@ -8,7 +8,7 @@ E[(D-y)+] = mean - y + E[(y-D)+]. The pmf is built from log-gamma, so it is accu
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 
 def poisson_pmf(mean: float, upper: int) -> np.ndarray:
@@ -36,8 +36,8 @@ def expected_leftover(levels: np.ndarray, mean: float) -> np.ndarray:
     """E[(y - D)+] for integer levels y (any sign), D ~ Poisson(mean). Exact finite expression."""
     levels = np.asarray(levels, dtype=float)
     nonneg = np.maximum(levels, 0.0)
-    cdf_y = stats.poisson.cdf(nonneg, mean)
-    cdf_below = np.where(nonneg >= 1, stats.poisson.cdf(nonneg - 1, mean), 0.0)
+    cdf_y = special.pdtr(nonneg, mean)
+    cdf_below = np.where(nonneg >= 1, special.pdtr(np.maximum(nonneg - 1, 0.0), mean), 0.0)
     leftover = nonneg * cdf_y - mean * cdf_below
     return np.where(levels >= 0, np.maximum(leftover, 0.0), 0.0)
 

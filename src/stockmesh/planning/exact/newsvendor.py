@@ -6,12 +6,11 @@ the critical-ratio quantile of D at p/(p+h).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
-
-from stockmesh.planning.exact._poisson import expected_leftover
+from scipy import special
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +28,12 @@ def solve_newsvendor_normal(
     """Normal demand N(mean, sd^2) per period; D ~ N((L+1)*mean, (L+1)*sd^2). ``sd`` must be > 0."""
     periods = lead_time + 1
     demand_mean = periods * mean
-    demand_sd = float(np.sqrt(periods) * sd)
+    demand_sd = math.sqrt(periods) * sd
     critical_ratio = stockout_cost / (stockout_cost + holding_cost)
-    z = float(stats.norm.ppf(critical_ratio))
+    z = float(special.ndtri(critical_ratio))
     base_stock = demand_mean + demand_sd * z
-    expected_cost = (holding_cost + stockout_cost) * float(stats.norm.pdf(z)) * demand_sd
+    density = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    expected_cost = (holding_cost + stockout_cost) * density * demand_sd
     return NewsvendorResult(base_stock, expected_cost, critical_ratio)
 
 
@@ -43,13 +43,16 @@ def solve_newsvendor_poisson(
     """Poisson demand per period; D ~ Poisson((L+1)*mean). Smallest integer S with F(S) >= p/(p+h)."""
     demand_mean = (lead_time + 1) * mean
     critical_ratio = stockout_cost / (stockout_cost + holding_cost)
-    # ppf gives the smallest S with F(S) >= q; recheck the neighbour to be robust to its rounding.
-    base_stock = int(stats.poisson.ppf(critical_ratio, demand_mean))
-    while base_stock > 0 and stats.poisson.cdf(base_stock - 1, demand_mean) >= critical_ratio:
-        base_stock -= 1
-    while stats.poisson.cdf(base_stock, demand_mean) < critical_ratio:
+    # Start from the normal approximation, then step to the smallest S with F(S) >= ratio, with
+    # F from the regularised incomplete gamma function (exact, no truncated sum).
+    z = float(special.ndtri(critical_ratio))
+    base_stock = max(0, math.ceil(demand_mean + z * math.sqrt(demand_mean) - 0.5))
+    while float(special.pdtr(base_stock, demand_mean)) < critical_ratio:
         base_stock += 1
-    leftover = float(expected_leftover(np.array([base_stock]), demand_mean)[0])
+    while base_stock > 0 and float(special.pdtr(base_stock - 1, demand_mean)) >= critical_ratio:
+        base_stock -= 1
+    below = float(special.pdtr(base_stock - 1, demand_mean)) if base_stock > 0 else 0.0
+    leftover = max(base_stock * float(special.pdtr(base_stock, demand_mean)) - demand_mean * below, 0.0)
     shortage = demand_mean - base_stock + leftover
     expected_cost = holding_cost * leftover + stockout_cost * shortage
     return NewsvendorResult(float(base_stock), expected_cost, critical_ratio)

@@ -22,7 +22,9 @@ def solve(record: dict) -> dict:
     h, p = record.get("holding_cost"), record.get("stockout_cost")
     if kind == "newsvendor":
         if demand["dist"] == "normal":
-            level, cost = newsvendor.newsvendor_normal(h, p, demand["mean"], demand["sd"], lead_time=record["lead_time"])
+            level, cost = newsvendor.newsvendor_normal(
+                h, p, demand["mean"], demand["sd"], lead_time=record["lead_time"]
+            )
         else:
             level, cost = newsvendor.newsvendor_poisson(h, p, demand["mean"] * (record["lead_time"] + 1))
         return {"base_stock": level, "expected_cost": cost}
@@ -74,7 +76,9 @@ def solve(record: dict) -> dict:
             external_outbound_cst=[node.get("external_outbound_cst", big) for node in nodes],
             demand_bound_constant=record["demand_bound_constant"],
             demand_source=[
-                DemandSource(type="N", mean=node["demand"].get("mean", 0), standard_deviation=node["demand"]["sd"])
+                DemandSource(
+                    type="N", mean=node["demand"].get("mean", 0), standard_deviation=node["demand"]["sd"]
+                )
                 if node.get("demand")
                 else None
                 for node in nodes
@@ -82,7 +86,10 @@ def solve(record: dict) -> dict:
         )
         cst, cost = gsm_tree.optimize_committed_service_times(tree)
         names = {i: node_id for node_id, i in index.items()}
-        return {"committed_service_times": {names[i]: int(v) for i, v in sorted(cst.items())}, "expected_cost": cost}
+        return {
+            "committed_service_times": {names[i]: int(v) for i, v in sorted(cst.items())},
+            "expected_cost": cost,
+        }
     raise ValueError(kind)
 
 

@@ -52,7 +52,7 @@ class Observation:
     notice_days_left: np.ndarray  # [row]
     lane_lead_time_mean: np.ndarray  # [row] quoted mean lead time of the row's supply lane
     lane_receipts: np.ndarray  # [row] number of receipts observed on the row's lane so far
-    lane_lead_time_sum: np.ndarray  # [row] sum of their lead times
+    lane_lead_time_sum: np.ndarray  # [row] sum of their lead times (divided by any announced factor)
     lane_lead_time_sumsq: np.ndarray  # [row] sum of squares
     unit_cost: np.ndarray
     holding_cost_per_day: np.ndarray
@@ -131,7 +131,9 @@ class SimulatedWorld:
         self.ring_days = spec.max_lead_time + 1
         self.pipeline_qty = np.zeros((self.ring_days, n_rows), dtype=np.int64)
         self.pipeline_orders = np.zeros((self.ring_days, n_rows), dtype=np.int64)
-        self.pipeline_lead_time = np.zeros((self.ring_days, n_rows), dtype=np.int64)
+        # lead times as a deployment would book them: divided by the factor the supplier announced
+        # when the order was placed, so a known disruption does not pollute normal-times estimates
+        self.pipeline_lead_time = np.zeros((self.ring_days, n_rows), dtype=np.float64)
         n_lanes = len(spec.lane_from)
         self.lane_receipts = np.zeros(n_lanes)
         self.lane_lead_time_sum = np.zeros(n_lanes)
@@ -260,7 +262,9 @@ class SimulatedWorld:
         slot = (self.day + lead_time) % self.ring_days
         self.pipeline_qty[slot, rows] += quantity
         self.pipeline_orders[slot, rows] += 1
-        self.pipeline_lead_time[slot, rows] += lead_time
+        supplier = spec.row_supplier[rows]
+        announced = np.where(supplier >= 0, spec.notice_factor[self.day, np.maximum(supplier, 0)], 1.0)
+        self.pipeline_lead_time[slot, rows] += lead_time / announced
         self.on_order[rows] += quantity
         if not measured:
             return

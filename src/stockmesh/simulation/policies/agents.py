@@ -54,6 +54,8 @@ class AgentsSettings:
     promotion_prior_weight: float = 20.0
     min_valid_days: int = 7
     estimation_error: bool = True
+    shelf_life_share: float = 0.25
+    upstream_penalty_share: float = 0.05
 
 
 class AgentsPolicy:
@@ -131,8 +133,9 @@ class AgentsPolicy:
         steps = (np.arange(1, horizon + 1) + cfg.level_half_life_days)[:, None]
         growth = np.power(1 + trend, steps)
         daily_mean = level * _index_for(weekday_index, weekday_future, site) * growth * np.where(promo_future, uplift, 1.0)
-        dispersion = level**2 / np.maximum(variance - level, 1e-9)
-        daily_variance = daily_mean + daily_mean**2 / dispersion
+        # negative-binomial shape from the row's moments: variance = mean + mean^2 / shape
+        extra_variance_ratio = np.maximum(variance - level, 0) / np.maximum(level, 1e-9) ** 2
+        daily_variance = daily_mean + daily_mean**2 * extra_variance_ratio
         zero = np.zeros((1, rows.size))
         cumulative_mean = np.vstack([zero, np.cumsum(daily_mean, axis=0)])
         cumulative_variance = np.vstack([zero, np.cumsum(daily_variance, axis=0)])
@@ -147,7 +150,16 @@ class AgentsPolicy:
         holding = observation.holding_cost_per_day[rows]
         eoq = economic_order_quantity(observation.order_cost[rows], mu, holding)
         quantity = np.maximum(eoq, mu)
-        ratio = lost_sales_critical_ratio(observation.lost_sale_penalty[rows], mu, holding, quantity)
+        shelf_life = observation.shelf_life_days[rows]
+        perishable = shelf_life > 0
+        # a perishable order must sell before it expires: cap the cycle at a share of the shelf life
+        quantity = np.where(perishable, np.minimum(quantity, np.maximum(mu, mu * shelf_life * cfg.shelf_life_share)),
+                            quantity)
+        # a DC short of stock delays its stores' replenishment, which their own safety stock mostly
+        # covers: only a share of the sale is at risk upstream
+        penalty = observation.lost_sale_penalty[rows] * np.where(
+            observation.row_echelon[rows] > 0, cfg.upstream_penalty_share, 1.0)
+        ratio = lost_sales_critical_ratio(penalty, mu, holding, quantity)
         reorder_point = negative_binomial_quantile(lead_demand_mean, lead_demand_variance, ratio)
         order_up_to = reorder_point + np.ceil(quantity)
         position = observation.inventory_position[rows]
@@ -187,10 +199,10 @@ def _weekday_index(sales: np.ndarray, valid: np.ndarray, weekday: np.ndarray, si
     site_matrix[np.arange(site.size), site] = 1
     sold = one_hot_day.T @ (sales * valid) @ site_matrix  # [7, sites]
     count = one_hot_day.T @ valid.astype(np.float64) @ site_matrix
-    rate = np.where(count > 0, sold / np.maximum(count, 1), np.nan)
-    overall = np.nanmean(rate, axis=0)
-    index = rate / np.where(overall > 0, overall, 1)
-    index = np.where(np.isnan(index) | (overall <= 0), 1.0, index)
+    seen = count > 0
+    rate = np.where(seen, sold / np.maximum(count, 1), 0.0)
+    overall = rate.sum(axis=0) / np.maximum(seen.sum(axis=0), 1)
+    index = np.where(seen & (overall > 0), rate / np.where(overall > 0, overall, 1), 1.0)
     return np.maximum(index, 0.05)
 
 

@@ -101,3 +101,17 @@ def test_cheap_models_match_statsforecast(ours: str, theirs: str) -> None:
     reference = np.array([reference_model.forecast(y=row, h=7)["mean"] for row in sales])
     mine = run_cheap_models(ModelInput(sales, np.array([120]), 7, 7))[ours][:, 0, :]
     np.testing.assert_allclose(mine, reference, rtol=1e-9, atol=1e-9)
+
+
+def test_chunked_runs_handle_series_of_every_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockmesh.planning.forecast import engine
+    from stockmesh.planning.forecast.panel import panel_from_matrix
+
+    monkeypatch.setattr(engine, "CHUNK_BYTES", 1)  # 500-row chunks
+    sales = daily_retail_demand(1200, 150, seed=9).sales
+    sales[500:1000, :140] = np.nan  # a whole chunk of ten-day-old SKUs
+    result = forecast_series(sales, 14)
+    assert result.point.shape == (1200, 14) and np.all(np.isfinite(result.quantiles))
+    report = engine.backtest(panel_from_matrix(sales, freq="D"), 14, folds=2)
+    assert report.skipped_short == 500 and report.series == 700
+    assert report.selected.rmsse < report.methods["SeasonalNaive"].rmsse

@@ -91,10 +91,14 @@ def _target_windows(matrix: np.ndarray, cutoffs: np.ndarray, horizon: int) -> np
 
 
 def _actuals(panel: DemandPanel, cutoffs: np.ndarray, horizon: int) -> np.ndarray:
+    """Actuals after each cutoff; NaN where censored, or where the series had too little history
+    before the cutoff for its forecast to mean anything (a window it started inside)."""
     actual = _target_windows(panel.values, cutoffs, horizon)
     if panel.censored is not None:
         actual = np.where(_target_windows(panel.censored, cutoffs, horizon), np.nan, actual)
-    return actual
+    observed = np.cumsum(~np.isnan(panel.values), axis=1)
+    before = np.where(cutoffs > 0, observed[:, np.maximum(cutoffs - 1, 0)], 0)
+    return np.where((before >= MIN_TRAINING_PERIODS)[:, :, None], actual, np.nan)
 
 
 def _promotion_factor(
@@ -245,13 +249,10 @@ def forecast_series(
     defaults_seen: dict[str, str] = {}
     n_models = len(cheap_model_names(panel.season_length)["smooth"]) * 2
     for rows in _chunks(panel.n_series, n_models, len(cutoffs), horizon):
-        chunk = (
-            panel.take(np.arange(rows.start, rows.stop)) if panel.n_series > rows.stop - rows.start else panel
-        )
-        offset = n_periods - chunk.n_periods  # take() trims leading all-NaN columns
-        local = cutoffs - offset
+        whole = panel.n_series == rows.stop - rows.start
+        chunk = panel if whole else panel.take(np.arange(rows.start, rows.stop), trim=False)
         part, names, defaults = _forecast_chunk(
-            chunk, local, config, lead, None if future is None else future[rows]
+            chunk, cutoffs, config, lead, None if future is None else future[rows]
         )
         parts.append(part)
         defaults_seen.update(defaults)
@@ -445,7 +446,7 @@ def backtest(
         )
     if skipped:
         notes.append(f"{skipped} series too short for the back-test were skipped")
-    usable = panel.take(np.flatnonzero(long_enough)) if skipped else panel
+    usable = panel.take(np.flatnonzero(long_enough), trim=False) if skipped else panel
 
     method_errors: dict[str, list[SeriesErrors]] = {}
     selected_errors: list[SeriesErrors] = []
@@ -454,13 +455,9 @@ def backtest(
     season = usable.season_length
     n_models = len(cheap_model_names(season)["smooth"]) * 2
     for rows in _chunks(usable.n_series, n_models, n_windows, horizon):
-        chunk = (
-            usable.take(np.arange(rows.start, rows.stop))
-            if usable.n_series > rows.stop - rows.start
-            else usable
-        )
-        local = cutoffs - (n_periods - chunk.n_periods)
-        names, per_method, selected, counts, scales = _backtest_chunk(chunk, local, inner, config)
+        whole = usable.n_series == rows.stop - rows.start
+        chunk = usable if whole else usable.take(np.arange(rows.start, rows.stop), trim=False)
+        names, per_method, selected, counts, scales = _backtest_chunk(chunk, cutoffs, inner, config)
         for name, errors in per_method.items():
             method_errors.setdefault(name, []).append(errors)
         selected_errors.append(selected)

@@ -56,10 +56,13 @@ class DemandPanel:
         """Number of periods from each series' first to its last date."""
         return np.sum(~np.isnan(self.values), axis=1)
 
-    def take(self, rows: np.ndarray) -> DemandPanel:
-        """The panel restricted to ``rows`` (an index or boolean mask), trimmed of all-NaN columns."""
+    def take(self, rows: np.ndarray, *, trim: bool = True) -> DemandPanel:
+        """The panel restricted to ``rows`` (an index or boolean mask).
+
+        With ``trim``, leading columns that are NaN for every kept row are dropped.
+        """
         values = self.values[rows]
-        first_used = _first_used_column(values)
+        first_used = _first_used_column(values) if trim else 0
         return DemandPanel(
             sku=self.sku[rows],
             site=self.site[rows],

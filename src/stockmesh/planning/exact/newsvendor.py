@@ -43,16 +43,21 @@ def solve_newsvendor_poisson(
     """Poisson demand per period; D ~ Poisson((L+1)*mean). Smallest integer S with F(S) >= p/(p+h)."""
     demand_mean = (lead_time + 1) * mean
     critical_ratio = stockout_cost / (stockout_cost + holding_cost)
-    # Start from the normal approximation, then step to the smallest S with F(S) >= ratio, with
-    # F from the regularised incomplete gamma function (exact, no truncated sum).
+    # Start from the normal approximation; F(k) once from the regularised incomplete gamma function
+    # (exact, no truncated sum), then walk with the pmf recurrence P(k+1) = P(k) * mean / (k+1).
     z = float(special.ndtri(critical_ratio))
     base_stock = max(0, math.ceil(demand_mean + z * math.sqrt(demand_mean) - 0.5))
-    while float(special.pdtr(base_stock, demand_mean)) < critical_ratio:
+    cdf = float(special.pdtr(base_stock, demand_mean))
+    pmf = math.exp(base_stock * math.log(demand_mean) - demand_mean - math.lgamma(base_stock + 1.0))
+    while cdf < critical_ratio:
         base_stock += 1
-    while base_stock > 0 and float(special.pdtr(base_stock - 1, demand_mean)) >= critical_ratio:
+        pmf *= demand_mean / base_stock
+        cdf += pmf
+    while base_stock > 0 and cdf - pmf >= critical_ratio:
+        cdf -= pmf
+        pmf *= base_stock / demand_mean
         base_stock -= 1
-    below = float(special.pdtr(base_stock - 1, demand_mean)) if base_stock > 0 else 0.0
-    leftover = max(base_stock * float(special.pdtr(base_stock, demand_mean)) - demand_mean * below, 0.0)
+    leftover = max(base_stock * cdf - demand_mean * (cdf - pmf), 0.0)
     shortage = demand_mean - base_stock + leftover
     expected_cost = holding_cost * leftover + stockout_cost * shortage
     return NewsvendorResult(float(base_stock), expected_cost, critical_ratio)

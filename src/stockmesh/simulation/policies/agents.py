@@ -55,6 +55,7 @@ class AgentsSettings:
     min_valid_days: int = 7
     estimation_error: bool = True
     shelf_life_share: float = 0.25
+    promotion_refresh_days: int = 7
     upstream_penalty_share: float = 0.05
 
 
@@ -67,6 +68,7 @@ class AgentsPolicy:
         self.settings = settings or AgentsSettings()
         self._level_memory: np.ndarray | None = None
         self._variance_memory: np.ndarray | None = None
+        self._uplift: tuple[int, np.ndarray] | None = None
 
     def decide(self, observation: Observation, rows: np.ndarray) -> Decision:
         cfg = self.settings
@@ -179,6 +181,10 @@ class AgentsPolicy:
                           weekday_index: np.ndarray, site: np.ndarray) -> np.ndarray:
         """Pooled uplift of promotion days: their sales over the base forecast of those days."""
         cfg = self.settings
+        if self._uplift is None and not observation.promotion_active.any():
+            self._uplift = (10**9, np.array(cfg.promotion_prior_uplift))
+        if self._uplift is not None and observation.day - self._uplift[0] < cfg.promotion_refresh_days:
+            return np.broadcast_to(self._uplift[1], rows.shape)
         sales, censored, days = observation.history(cfg.promotion_window_days, rows)
         promo = observation.promotion_active[days][:, rows] & ~censored
         if not promo.any():
@@ -187,8 +193,11 @@ class AgentsPolicy:
         sold = (sales * promo).sum()
         base = (expected * promo).sum()
         prior = cfg.promotion_prior_weight * max(base / max(promo.sum(), 1), 1e-9)
-        uplift = (sold + cfg.promotion_prior_uplift * prior) / (base + prior)
-        return np.full(rows.size, max(uplift, 1.0))
+        uplift = max((sold + cfg.promotion_prior_uplift * prior) / (base + prior), 1.0)
+        if observation.row_echelon[rows].max() == 0:
+            # pooled over the stores; refreshed weekly (DC rows never carry promotions)
+            self._uplift = (observation.day, np.array(uplift))
+        return np.full(rows.size, uplift)
 
 
 def _weekday_index(sales: np.ndarray, valid: np.ndarray, weekday: np.ndarray, site: np.ndarray) -> np.ndarray:
@@ -233,15 +242,18 @@ def _site_trend(deseasonalised: np.ndarray, valid: np.ndarray, site: np.ndarray,
 
 def _discretised_lead_time(mean: np.ndarray, variance: np.ndarray, width: int) -> np.ndarray:
     """[rows, width] pmf of a lead time with this mean and variance on whole days >= 1."""
-    from scipy.stats import norm
+    from scipy.special import ndtr
 
     days = np.arange(width)
     sd = np.sqrt(np.maximum(variance, 0))
     point = sd < 0.25
-    edges_high = norm.cdf((days[None, :] + 0.5 - mean[:, None]) / np.maximum(sd, 1e-9)[:, None])
-    edges_low = norm.cdf((days[None, :] - 0.5 - mean[:, None]) / np.maximum(sd, 1e-9)[:, None])
-    pmf = edges_high - edges_low
-    pmf[:, 0] = 0
+    pmf = np.zeros((mean.size, width))
+    spread = np.flatnonzero(~point)
+    if spread.size:
+        scale = sd[spread][:, None]
+        centre = mean[spread][:, None]
+        pmf[spread] = ndtr((days[None, :] + 0.5 - centre) / scale) - ndtr((days[None, :] - 0.5 - centre) / scale)
+        pmf[:, 0] = 0
     # a point lead time: split between the two whole days around the mean
     low = np.clip(np.floor(mean).astype(int), 1, width - 1)
     high = np.clip(low + 1, 1, width - 1)

@@ -240,10 +240,13 @@ COMMANDS: dict[str, type[Command]] = {
 
 # --- field validators: each returns the clean value or raises InvalidInput naming the field ----------
 
+_id_match = ID_PATTERN.fullmatch
+
+
 def _identifier(name: str, value: Any) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise InvalidInput(f"must be a string, got {type(value).__name__}", field=name)
-    if not ID_PATTERN.fullmatch(value):
+    if _id_match(value) is None:
         raise InvalidInput(
             "must be 1-128 characters of A-Z a-z 0-9 and . _ : / # + - (starting with a letter or digit)",
             field=name,
@@ -251,10 +254,14 @@ def _identifier(name: str, value: Any) -> str:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _key(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 200:
         raise InvalidInput("must be a non-empty string of at most 200 characters", field=name)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise InvalidInput("must not contain control characters", field=name)
     return value
 
@@ -264,7 +271,7 @@ def _text(name: str, value: Any) -> str:
         raise InvalidInput("must be a non-empty string", field=name)
     if len(value) > _TEXT_MAX:
         raise InvalidInput(f"must be at most {_TEXT_MAX} characters", field=name)
-    if any((ord(ch) < 32 and ch not in "\t") or ord(ch) == 127 for ch in value):
+    if _CONTROL_BUT_TAB.search(value):
         raise InvalidInput("must not contain control characters", field=name)
     return value
 
@@ -279,6 +286,8 @@ def _integer(name: str, value: Any) -> int:
 
 
 def _positive(name: str, value: Any) -> int:
+    if type(value) is int and 0 < value <= MAX_QTY:  # the common case, checked first
+        return value
     value = _integer(name, value)
     if value <= 0:
         raise InvalidInput(f"must be a positive integer, got {value}", field=name)
@@ -418,6 +427,7 @@ def parse_command(obj: Any) -> Command:
         raise InvalidInput(f"unknown command {name[:60]!r}", field="command")
     required, allowed = _FIELDS[name]
     clean: dict[str, Any] = {}
+    validators = _VALIDATORS
     for key, value in obj.items():
         if key == "command":
             continue
@@ -427,10 +437,11 @@ def parse_command(obj: Any) -> Command:
             if key in required:
                 raise InvalidInput("is required", field=key)
             continue
-        clean[key] = _VALIDATORS[key](key, value)
-    for key in required:
-        if key not in clean:
-            raise InvalidInput(f"is required for {name}", field=key)
+        clean[key] = validators[key](key, value)
+    if not required <= clean.keys():
+        for key in sorted(required):
+            if key not in clean:
+                raise InvalidInput(f"is required for {name}", field=key)
     if "expiry" in clean and "lot" not in clean:
         raise InvalidInput("an expiry needs a lot", field="expiry")
     if name == "DispatchTransfer" and clean["from_site"] == clean["to_site"]:

@@ -210,4 +210,6 @@ def stream_kind(stream_id: str) -> str:
 
 def evolve(stream_id: str, state: State | None, event: ev.Event) -> State:
     """The state of ``stream_id`` after ``event``; the input state is never modified."""
+    if stream_id.startswith("stock:"):
+        return _stock(state, event)
     return _BY_PREFIX[stream_kind(stream_id)](state, event)

@@ -4,27 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stockmesh.ledger.codec import chain_hash
 from stockmesh.ledger.records import GENESIS_HASH, NewEvent, RecordedEvent
 
 
 def seal(events: Sequence[NewEvent], expected_versions: Mapping[str, int], head_position: int, head_hash: str,
-         recorded_at: str) -> list[RecordedEvent]:
-    """Give each event its global position, stream version, timestamp and chain hash."""
+         recorded_at: str) -> list[tuple[Any, ...]]:
+    """Give each event its global position, stream version, timestamp and chain hash.
+
+    Returns rows in the column order of ``RecordedEvent`` (tuples: this runs per event on ingest)."""
     versions = dict(expected_versions)
     position, prev_hash = head_position, head_hash
-    out: list[RecordedEvent] = []
-    for e in events:
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    get = versions.get
+    for stream_id, type_name, schema_version, data, metadata, occurred_at in events:
         position += 1
-        version = versions.get(e.stream_id, 0) + 1
-        versions[e.stream_id] = version
-        digest = chain_hash(position, e.stream_id, version, e.type, e.schema_version, e.data, e.metadata,
-                            e.occurred_at, recorded_at, prev_hash)
-        out.append(RecordedEvent(position, e.stream_id, version, e.type, e.schema_version, e.data, e.metadata,
-                                 e.occurred_at, recorded_at, prev_hash, digest))
+        version = get(stream_id, 0) + 1
+        versions[stream_id] = version
+        digest = chain_hash(position, stream_id, version, type_name, schema_version, data, metadata, occurred_at,
+                            recorded_at, prev_hash)
+        append((position, stream_id, version, type_name, schema_version, data, metadata, occurred_at, recorded_at,
+                prev_hash, digest))
         prev_hash = digest
-    return out
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

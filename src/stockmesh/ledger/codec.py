@@ -18,6 +18,7 @@ from stockmesh.domain.model import State
 from stockmesh.ledger.upcasting import upcast
 
 _OPTS = orjson.OPT_SORT_KEYS
+_sha256 = hashlib.sha256
 
 
 def dumps(obj: Any) -> str:
@@ -49,16 +50,13 @@ def decode_state(stream_id: str, text: str) -> State:
 
 def chain_hash(position: int, stream_id: str, version: int, type_name: str, schema_version: int, data: str,
                metadata: str, occurred_at: str, recorded_at: str, prev_hash: str) -> str:
-    header = f"{position}\x1f{stream_id}\x1f{version}\x1f{type_name}\x1f{schema_version}\x1f" \
-             f"{occurred_at}\x1f{recorded_at}\x1f{prev_hash}\x1f"
-    digest = hashlib.sha256(header.encode())
-    digest.update(data.encode())
-    digest.update(b"\x1f")
-    digest.update(metadata.encode())
-    return digest.hexdigest()
+    text = (f"{position}\x1f{stream_id}\x1f{version}\x1f{type_name}\x1f{schema_version}\x1f{occurred_at}\x1f"
+            f"{recorded_at}\x1f{prev_hash}\x1f{data}\x1f{metadata}")
+    return _sha256(text.encode()).hexdigest()
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
-    """Fingerprint of a command's payload for idempotency (the key itself and the actor excluded)."""
-    body = {k: v for k, v in payload.items() if k not in ("idempotency_key", "actor")}
-    return hashlib.sha256(orjson.dumps(body, option=_OPTS)).hexdigest()
+    """Fingerprint of a command's whole payload, for idempotency (same key + other payload = error).
+
+    128 bits of SHA-256 over the canonical JSON: ample to tell two payloads of one key apart."""
+    return _sha256(orjson.dumps(payload, option=_OPTS)).hexdigest()[:32]

@@ -45,7 +45,7 @@ class MemoryWriteSession:
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
-               ) -> list[RecordedEvent]:
+               ) -> list[tuple[Any, ...]]:
         for sid, version in expected_versions.items():
             current = (self.staged_states.get(sid) or self.store._states.get(sid) or (0, ""))[0]
             if current != version:
@@ -53,13 +53,14 @@ class MemoryWriteSession:
         for r in idempotency:
             if r.key in self.store._keys or r.key in self.staged_keys:
                 raise ConcurrencyError(f"idempotency key {r.key!r} recorded concurrently")
-        recorded = seal(events, expected_versions, self.head[0], self.head[1], now_iso())
+        rows = seal(events, expected_versions, self.head[0], self.head[1], now_iso())
+        recorded = [RecordedEvent(*row) for row in rows]
         self.staged_events.extend(recorded)
         self.staged_states.update(states)
         self.staged_keys.update({r.key: r for r in idempotency})
         if recorded:
             self.head = (recorded[-1].position, recorded[-1].hash)
-        return recorded
+        return rows
 
 
 class MemoryEventStore:

@@ -27,8 +27,10 @@ class WriteSession(Protocol):
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
-               ) -> list[RecordedEvent]:
-        """Append events (versions follow ``expected_versions``), save stream states and keys."""
+               ) -> list[tuple[Any, ...]]:
+        """Append events (versions follow ``expected_versions``), save stream states and keys.
+
+        Returns the stored rows (``RecordedEvent`` column order)."""
         ...
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event ready to append: its stream, its payload already encoded as canonical JSON."""
+class NewEvent(NamedTuple):
+    """An event ready to append: its stream, its payload already encoded as canonical JSON.
+
+    A named tuple rather than a dataclass: a million of them are built per batch ingest."""
 
     stream_id: str
     type: str
@@ -39,8 +40,7 @@ class RecordedEvent:
                 self.metadata, self.occurred_at, self.recorded_at, self.prev_hash, self.hash)
 
 
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
+class IdempotencyRecord(NamedTuple):
     """An idempotency key, kept for good: the payload it came with and the events it produced."""
 
     key: str

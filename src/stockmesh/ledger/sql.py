@@ -66,11 +66,9 @@ class SqlWriteSession:
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
-               ) -> list[RecordedEvent]:
-        recorded = seal(events, expected_versions, self.head_position, self.head_hash, now_iso())
-        rows = [r.as_row() for r in recorded]
-        position, prev_hash = (recorded[-1].position, recorded[-1].hash) if recorded else (
-            self.head_position, self.head_hash)
+               ) -> list[tuple[Any, ...]]:
+        rows = seal(events, expected_versions, self.head_position, self.head_hash, now_iso())
+        position, prev_hash = (rows[-1][0], rows[-1][-1]) if rows else (self.head_position, self.head_hash)
         ph = self.store.ph
         try:
             if rows:
@@ -85,14 +83,14 @@ class SqlWriteSession:
                 self.cur.executemany(
                     f"INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
                     f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
-                    [(r.key, r.payload_hash, r.first_position, r.last_position, r.recorded_at) for r in idempotency])
+                    idempotency)
             if rows:
                 self.cur.execute(self.store.sql("UPDATE ledger_head SET position = ?, hash = ? WHERE id = 1"),
                                  (position, prev_hash))
         except self.store.integrity_errors as exc:
             raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
         self.head_position, self.head_hash = position, prev_hash
-        return recorded
+        return rows
 
 
 class SqlEventStore:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from stockmesh.domain.bulk import gc_paused
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.views import VIEWS
@@ -30,7 +31,9 @@ def catch_up(store: EventStore, *, batch_size: int = 50_000, progress: Progress 
         events = list(source.read_all(after=checkpoint, limit=batch_size))
         if not events:
             return folded
-        store.save_views(folder.fold(events), events[-1].position)
+        with gc_paused():
+            changes = folder.fold(events)
+        store.save_views(changes, events[-1].position)
         checkpoint = events[-1].position
         folded += len(events)
         if progress:

@@ -4,20 +4,26 @@ Inside one writer-locked transaction: look up idempotency keys, load the states 
 commands touch, decide each command in order against the states as the earlier commands left them,
 fold the events in, then append everything at once with the stream versions it was decided on.
 Either the whole batch is written or, with ``all_or_nothing=False``, exactly its valid commands.
+
+This loop runs once per command of a million-line ingest, so it avoids per-command allocations
+that a plainer version would make (metadata dicts, dataclass events for the store).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
+from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.commands import Command
 from stockmesh.domain.decide import decide
 from stockmesh.domain.errors import IdempotencyConflict, StockmeshError
 from stockmesh.domain.evolve import evolve
-from stockmesh.domain.model import State, stock_stream
+from stockmesh.domain.model import State
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import IdempotencyRecord, NewEvent
@@ -45,48 +51,25 @@ class BatchRejected(StockmeshError):
         super().__init__(f"command {index + 1}: {error}")
 
 
-@dataclass(slots=True)
-class _Cache:
-    session: Any
-    states: dict[str, tuple[int, State | None]] = field(default_factory=dict)
-    loaded_versions: dict[str, int] = field(default_factory=dict)
-
-    def prefetch(self, stream_ids: list[str]) -> None:
-        missing = [s for s in dict.fromkeys(stream_ids) if s not in self.states]
-        found = self.session.load_states(missing)
-        for sid in missing:
-            if sid in found:
-                version, text = found[sid]
-                self.states[sid] = (version, codec.decode_state(sid, text))
-            else:
-                self.states[sid] = (0, None)
-            self.loaded_versions[sid] = self.states[sid][0]
-
-    def get(self, stream_id: str) -> State | None:
-        entry = self.states.get(stream_id)
-        if entry is None:
-            self.prefetch([stream_id])
-            entry = self.states[stream_id]
-        return entry[1]
-
-
-def _streams_of(command: Command) -> list[str]:
-    """The streams a command will surely read, so they can be fetched in one query."""
-    out = []
+def _streams_of(command: Command) -> str | None:
+    """The stock or document stream a command will surely read, fetched in bulk up front.
+    (SKU and site streams are few: they load on first use and stay cached for the batch.)"""
     sku = getattr(command, "sku", None)
     if sku is not None:
-        out.append(f"sku:{sku}")
-    for attr in ("site", "from_site", "to_site", "supplier"):
-        site = getattr(command, attr, None)
-        if site is not None:
-            out.append(f"site:{site}")
-            if sku is not None and attr != "supplier":
-                out.append(stock_stream(sku, site))
+        site = getattr(command, "site", None) or getattr(command, "from_site", None)
+        return f"stock:{sku}@{site}" if site is not None else None
     for attr, prefix in (("reservation_id", "reservation"), ("transfer_id", "transfer"), ("po_id", "po")):
         value = getattr(command, attr, None)
         if value is not None:
-            out.append(f"{prefix}:{value}")
-    return out
+            return f"{prefix}:{value}"
+    return None
+
+
+def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
+    """Canonical metadata JSON split around the command name and key, filled in per command."""
+    extra = {k: v for k, v in base.items() if k not in ("command", "idempotency_key", "correlation_id", "actor")}
+    tail = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode()[1:-1]
+    return extra, ("," + tail if tail else ""), str(base.get("correlation_id") or "")
 
 
 def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: bool = True,
@@ -96,24 +79,51 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
 
     ``payloads`` are the commands as received (for the idempotency fingerprint); by default each
     command's own ``payload()``. Raises ``BatchRejected`` when ``all_or_nothing`` and any fails.
+    Metadata on every event: command, idempotency_key, correlation_id (the caller's, else the key),
+    actor when known, and whatever ``metadata`` adds (source, causation_id, policy_version...).
     """
-    base_meta = dict(metadata or {})
+    base = dict(metadata or {})
+    extra, extra_json, correlation = _metadata_template(base)
+    if any(k < "idempotency_key" for k in extra):  # keep the JSON canonical: sorted keys only
+        extra_json = ""
     now = datetime.now(UTC).isoformat()
-    fingerprints = [codec.payload_hash(dict(p) if payloads else c.payload())
-                    for c, p in zip(commands, payloads or commands, strict=True)]
+    dumps = orjson.dumps
+    fingerprints = [codec.payload_hash(p if isinstance(p, dict) else dict(p))
+                    for p in (payloads if payloads is not None else [c.payload() for c in commands])]
+    if len(fingerprints) != len(commands):
+        raise ValueError("payloads and commands differ in length")
     outcomes: list[Outcome] = []
-    with store.write() as session:
+    with gc_paused(), store.write() as session:
         seen = session.find_idempotency([c.idempotency_key for c in commands])
-        cache = _Cache(session)
-        wanted: list[str] = []
-        for c in commands:
-            wanted.extend(_streams_of(c))
-        cache.prefetch(wanted)
+        states: dict[str, tuple[int, State | None]] = {}
+        loaded_versions: dict[str, int] = {}
+
+        def prefetch(stream_ids: list[str]) -> None:
+            missing = [s for s in dict.fromkeys(stream_ids) if s not in states]
+            found = session.load_states(missing)
+            for sid in missing:
+                if sid in found:
+                    version, text = found[sid]
+                    states[sid] = (version, codec.decode_state(sid, text))
+                else:
+                    states[sid] = (0, None)
+                loaded_versions[sid] = states[sid][0]
+
+        def get(stream_id: str) -> State | None:
+            entry = states.get(stream_id)
+            if entry is None:
+                prefetch([stream_id])
+                entry = states[stream_id]
+            return entry[1]
+
+        prefetch([s for s in map(_streams_of, commands) if s is not None])
         new_events: list[NewEvent] = []
-        pending: list[tuple[int, IdempotencyRecord]] = []  # (index into new_events of its first event, record)
+        records: list[IdempotencyRecord] = []
+        record_outcomes: list[Outcome] = []
         batch_keys: dict[str, tuple[str, int]] = {}
-        for index, (command, fingerprint) in enumerate(zip(commands, fingerprints, strict=True)):
+        for index, command in enumerate(commands):
             key = command.idempotency_key
+            fingerprint = fingerprints[index]
             prior = seen.get(key)
             earlier = batch_keys.get(key)
             try:
@@ -124,49 +134,51 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                     if prior is not None:
                         outcomes.append(Outcome(index, "duplicate", prior.first_position, prior.last_position))
                     else:
-                        first = outcomes[earlier[1]]  # type: ignore[index]
-                        outcomes.append(Outcome(index, "duplicate", first.first_position, first.last_position))
+                        outcomes.append(Outcome(index, "duplicate", None, None))
                     continue
-                decision = decide(command, cache.get)
+                decision = decide(command, get)
             except StockmeshError as exc:
                 if all_or_nothing:
                     raise BatchRejected(index, exc) from exc
                 outcomes.append(Outcome(index, "rejected", error=exc))
                 continue
-            meta = dict(base_meta)
-            meta.update(command=command.name, idempotency_key=key,
-                        correlation_id=base_meta.get("correlation_id") or key)
-            if command.actor:
-                meta["actor"] = command.actor
-            meta_text = codec.dumps(meta)
+            key_json = dumps(key).decode()
+            corr_json = dumps(correlation).decode() if correlation else key_json
+            actor = f'"actor":{dumps(command.actor).decode()},' if command.actor else ""
+            meta_text = (f'{{{actor}"command":"{command.name}","correlation_id":{corr_json},'
+                         f'"idempotency_key":{key_json}{extra_json}}}')
+            if extra and not extra_json:
+                meta = {**extra, "command": command.name, "idempotency_key": key,
+                        "correlation_id": correlation or key}
+                if command.actor:
+                    meta["actor"] = command.actor
+                meta_text = codec.dumps(meta)
             occurred_at = command.occurred_at or now
             start = len(new_events)
             for stream_id, event in decision:
-                state = cache.get(stream_id)
-                version = cache.states[stream_id][0]
-                cache.states[stream_id] = (version + 1, evolve(stream_id, state, event))
-                new_events.append(NewEvent(stream_id, event.type, event.schema_version, codec.encode_event(event),
-                                           meta_text, occurred_at))
+                version, state = states[stream_id] if stream_id in states else (0, get(stream_id))
+                states[stream_id] = (version + 1, evolve(stream_id, state, event))
+                new_events.append(NewEvent(stream_id, event.type, event.schema_version,
+                                           dumps(event, option=orjson.OPT_SORT_KEYS).decode(), meta_text,
+                                           occurred_at))
+            count = len(decision)
             batch_keys[key] = (fingerprint, index)
-            outcomes.append(Outcome(index, "applied", events=len(decision)))
-            pending.append((start, IdempotencyRecord(key, fingerprint, None, None, now)))
-        # Positions follow from the head: the k-th new event (from 0) gets head + k + 1.
-        head = session.head_position
-        records = []
-        applied = [o for o in outcomes if o.status == "applied"]
-        for (start, record), outcome in zip(pending, applied, strict=True):
-            if outcome.events:
-                outcome.first_position = head + start + 1
-                outcome.last_position = head + start + outcome.events
-            records.append(IdempotencyRecord(record.key, record.payload_hash, outcome.first_position,
-                                             outcome.last_position, record.recorded_at))
+            outcome = Outcome(index, "applied", None, None, count)
+            outcomes.append(outcome)
+            record_outcomes.append(outcome)
+            # Positions follow from the head: the k-th new event (from 0) gets head + k + 1.
+            first = session.head_position + start + 1 if count else None
+            last = session.head_position + start + count if count else None
+            outcome.first_position, outcome.last_position = first, last
+            records.append(IdempotencyRecord(key, fingerprint, first, last, now))
         for outcome in outcomes:  # a key repeated inside the batch points at its first command
             if outcome.status == "duplicate" and outcome.first_position is None:
-                first = outcomes[batch_keys[commands[outcome.index].idempotency_key][1]]
-                outcome.first_position, outcome.last_position = first.first_position, first.last_position
+                first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key][1]]
+                outcome.first_position = first_outcome.first_position
+                outcome.last_position = first_outcome.last_position
         touched = {e.stream_id for e in new_events}
-        states = {sid: (cache.states[sid][0], codec.encode_state(cache.states[sid][1]))  # type: ignore[arg-type]
-                  for sid in touched}
-        expected = {sid: cache.loaded_versions[sid] for sid in touched}
-        session.append(new_events, states, records, expected)
+        encode = codec.encode_state
+        saved = {sid: (states[sid][0], encode(states[sid][1])) for sid in touched}  # type: ignore[arg-type]
+        expected = {sid: loaded_versions[sid] for sid in touched}
+        session.append(new_events, saved, records, expected)
     return outcomes

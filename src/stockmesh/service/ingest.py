@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
@@ -54,7 +55,7 @@ def read_commands(path: Path) -> tuple[list[Command], list[dict[str, Any]], list
         handle = path.open("rb")
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
-    with handle:
+    with handle, gc_paused():
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue

@@ -135,7 +135,7 @@ def test_back_dated_correction_refolds_its_stream(store):
 def test_verify_names_the_first_difference(store):
     execute(store, network() + [c("ReceiveStock", sku=SKU, site=STORE, qty=5)])
     catch_up(store)
-    store.save_views({"stock_positions": {(SKU, STORE): (6, 0, 0, 0, 0, 0, 0, None, None)}}, store.head()[0])
+    store.save_views({"stock_positions": {(SKU, STORE): (6, 0, 0, 0, 0, 0, 0, None, None, 0, None)}}, store.head()[0])
     report = verify(store)
     assert not report.ok and "stock_positions" in (report.difference or "")
 
@@ -157,3 +157,29 @@ def test_idempotency_keys_survive_reopen(tmp_path):
     s3 = SqliteEventStore(path)
     assert execute(s3, cmds)[0].status == "duplicate"
     s3.close()
+
+
+def test_snapshots_take_back_dated_events_and_answer_as_of(store):
+    from stockmesh.projections.fold import ViewFolder
+
+    execute(store, network() + [c("ReceiveStock", sku=SKU, site=STORE, qty=1000, occurred_at="2026-01-01")])
+    for day in range(2, 28):
+        execute(store, [c("ShipStock", sku=SKU, site=STORE, qty=day, occurred_at=f"2026-01-{day:02d}")])
+    folder = ViewFolder(store, snapshot_every=4)
+    events = list(store.read_all())
+    store.save_views(folder.fold(events[:10]), events[9].position)
+    store.save_views(folder.fold(events[10:]), events[-1].position)
+    assert len(store.load_view("stock_snapshots")) >= 5
+    # a correction dated the 5th arrives last: every snapshot from the 5th on moves, none before
+    before = {r[1]: r[3] for r in store.load_view("stock_snapshots")}
+    execute(store, [c("AdjustStock", sku=SKU, site=STORE, delta=-100, reason="found late",
+                      occurred_at="2026-01-05T12:00:00")])
+    new = list(store.read_all(after=events[-1].position))
+    store.save_views(folder.fold(new), new[-1].position)
+    after = {r[1]: r[3] for r in store.load_view("stock_snapshots")}
+    for moment, on_hand in before.items():
+        assert after[moment] == on_hand - (100 if moment >= "2026-01-05T12" else 0)
+    expected = {"2026-01-03": 1000 - 5, "2026-01-05": 1000 - 14, "2026-01-06": 1000 - 20 - 100,
+                "2026-01-27": 1000 - sum(range(2, 28)) - 100}
+    for day, on_hand in expected.items():
+        assert positions(store, as_of=day)[0]["on_hand"] == on_hand, day

@@ -110,11 +110,11 @@ class MemoryEventStore:
             return sorted(s for s in self._states if s.startswith(prefix))
 
     def load_view(self, view: str, where: Mapping[str, Any] | None = None, *,
-                  after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None
-                  ) -> list[tuple[Any, ...]]:
+                  after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None,
+                  since: tuple[str, Any] | None = None) -> list[tuple[Any, ...]]:
         spec = VIEWS[view]
         index = {c: i for i, c in enumerate(spec.all_columns)}
-        for column in [*(where or {}), *([after[0]] if after else []), *([until[0]] if until else [])]:
+        for column in [*(where or {}), *(c[0] for c in (after, until, since) if c)]:
             if column not in index:
                 raise KeyError(column)
         with self._lock:
@@ -124,6 +124,8 @@ class MemoryEventStore:
             rows = [r for r in rows if r[index[after[0]]] > after[1]]
         if until is not None:
             rows = [r for r in rows if r[index[until[0]]] <= until[1]]
+        if since is not None:
+            rows = [r for r in rows if r[index[since[0]]] >= since[1]]
         return sorted(rows, key=lambda r: r[:len(spec.key)])
 
     def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:

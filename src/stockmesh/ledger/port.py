@@ -55,9 +55,10 @@ class EventStore(Protocol):
 
     # read models
     def load_view(self, view: str, where: Mapping[str, Any] | None = None, *,
-                  after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None
-                  ) -> list[tuple[Any, ...]]:
-        """Rows matching ``where`` (equality), ``after`` (column > value) and ``until`` (column <= value)."""
+                  after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None,
+                  since: tuple[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows matching ``where`` (equality), ``after`` (column > value), ``since`` (column >= value)
+        and ``until`` (column <= value)."""
         ...
 
     def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:

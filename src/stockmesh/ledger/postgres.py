@@ -44,7 +44,7 @@ _DDL = [
     "INSERT INTO view_checkpoint (id, position) VALUES (1, 0) ON CONFLICT DO NOTHING",
 ]
 TABLES = ("events", "streams", "idempotency", "ledger_head", "view_checkpoint", "stock_positions", "lot_positions",
-          "documents", "balance_history")
+          "documents", "stock_snapshots")
 
 
 class PostgresEventStore(SqlEventStore):

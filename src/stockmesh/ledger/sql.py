@@ -162,8 +162,8 @@ class SqlEventStore:
 
     # -- read models ----------------------------------------------------------------------------
     def load_view(self, view: str, where: Mapping[str, Any] | None = None, *,
-                  after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None
-                  ) -> list[tuple[Any, ...]]:
+                  after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None,
+                  since: tuple[str, Any] | None = None) -> list[tuple[Any, ...]]:
         spec = VIEWS[view]
         clauses, params = [], []
         conditions = [(c, "=", v) for c, v in (where or {}).items()]
@@ -171,6 +171,8 @@ class SqlEventStore:
             conditions.append((after[0], ">", after[1]))
         if until is not None:
             conditions.append((until[0], "<=", until[1]))
+        if since is not None:
+            conditions.append((since[0], ">=", since[1]))
         for column, op, value in conditions:
             if column not in spec.all_columns:
                 raise KeyError(column)

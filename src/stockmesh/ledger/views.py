@@ -23,14 +23,16 @@ _QTY = ("on_hand", "reserved", "in_transit", "on_order", "backordered", "quarant
 VIEWS: dict[str, ViewSpec] = {
     v.name: v
     for v in (
-        ViewSpec("stock_positions", ("sku", "site"), _QTY + ("flagged", "last_occurred_at", "lots"),
-                 frozenset(_QTY + ("flagged",))),
+        ViewSpec("stock_positions", ("sku", "site"),
+                 _QTY + ("flagged", "last_occurred_at", "lots", "since_snapshot", "last_snapshot_at"),
+                 frozenset(_QTY + ("flagged", "since_snapshot"))),
         ViewSpec("lot_positions", ("sku", "site", "lot"), ("on_hand", "quarantined", "expiry"),
                  frozenset({"on_hand", "quarantined"})),
         ViewSpec("documents", ("doc_id",),
                  ("kind", "sku", "site", "counterparty", "qty", "done", "status", "expected_at", "opened_at", "state"),
                  frozenset({"qty", "done"})),
-        ViewSpec("balance_history", ("stream_id", "occurred_at", "position"), _QTY,
+        # Balances of a stock stream as of a business time, every few events: see projections.fold.
+        ViewSpec("stock_snapshots", ("stream_id", "occurred_at", "position"), _QTY,
                  frozenset(_QTY + ("position",))),
     )
 }

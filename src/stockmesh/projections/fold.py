@@ -4,15 +4,17 @@
 ``evolve`` (a read model must agree with the ledger by construction), and returns the changed rows.
 The runner saves the rows and the checkpoint in one transaction, so a fold is applied exactly once.
 
-Balance history keeps, per stock stream, one row per event in *business-time* order with the
-balances after it. A back-dated event (earlier ``occurred_at`` than the stream's latest) re-folds
-only its own stream, from the nearest snapshot: the last row at or before its business time. The
-quantities fold additively, so every later row of that stream moves by the event's effect.
+Balances as of a business time come from *snapshots* of each stock stream, taken every
+``snapshot_every`` events: a snapshot stamped with time T holds every event of its stream with a
+business time at or before T. A back-dated event (business time t, arriving late) re-folds only
+its own stream from the nearest snapshot: the snapshots stamped at or after t move by the event's
+effect (quantities fold additively), nothing else is touched, and the ledger is never re-read.
+An as-of query starts from the nearest snapshot and folds the few later events of its stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from stockmesh.domain.events import Event
@@ -33,92 +35,127 @@ Row = tuple[Any, ...]
 Key = tuple[Any, ...]
 Changes = dict[str, dict[Key, Row | None]]
 DOCUMENT_KINDS = ("po", "transfer", "reservation")
+SNAPSHOT_EVERY = 64
+ZERO = (0, 0, 0, 0, 0, 0)
 
 
 def quantities(state: StockState) -> tuple[int, ...]:
     return (state.on_hand, state.reserved, state.in_transit, state.on_order, state.backordered, state.quarantined)
 
 
-def _effect(stream_id: str, event: Event) -> tuple[int, ...]:
+def effect(stream_id: str, event: Event) -> tuple[int, ...]:
+    """What one event adds to each quantity of its stock stream."""
     after = evolve(stream_id, StockState(), event)
     assert isinstance(after, StockState)
     return quantities(after)
 
 
-def _add(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
+def add(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
     return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
+class _StockRow:
+    """Mutable fold state of one stock position for the length of a batch."""
+
+    __slots__ = ("state", "last_time", "since_snapshot", "last_snapshot_at", "old_lots")
+
+    def __init__(self, state: StockState, last_time: str | None, since: int, last_snapshot_at: str | None,
+                 old_lots: Iterable[str]) -> None:
+        self.state = state
+        self.last_time = last_time
+        self.since_snapshot = since
+        self.last_snapshot_at = last_snapshot_at
+        self.old_lots = set(old_lots)
+
+
 class ViewFolder:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, snapshot_every: int = SNAPSHOT_EVERY) -> None:
         self.store = store
+        self.snapshot_every = snapshot_every
 
     def fold(self, events: Sequence[RecordedEvent]) -> Changes:
-        changes: Changes = {"stock_positions": {}, "lot_positions": {}, "documents": {}, "balance_history": {}}
+        changes: Changes = {"stock_positions": {}, "lot_positions": {}, "documents": {}, "stock_snapshots": {}}
+        snapshots = changes["stock_snapshots"]
         stock_keys = {parse_stock_stream(e.stream_id) for e in events if e.stream_id.startswith("stock:")}
         doc_keys = {(e.stream_id,) for e in events if stream_kind(e.stream_id) in DOCUMENT_KINDS}
-        stock_rows = self.store.load_view_rows("stock_positions", stock_keys)
-        stocks: dict[Key, StockState] = {}
-        last_time: dict[Key, str | None] = {}
-        old_lots: dict[Key, set[str]] = {}
-        for key, row in stock_rows.items():
+        stocks: dict[Key, _StockRow] = {}
+        for key, row in self.store.load_view_rows("stock_positions", stock_keys).items():
             lots = codec.loads(row[8]) if row[8] else {}
-            stocks[key] = StockState(*row[:6], flagged=bool(row[6]), lots=lots)
-            last_time[key] = row[7]
-            old_lots[key] = set(lots)
+            stocks[key] = _StockRow(StockState(*row[:6], flagged=bool(row[6]), lots=lots), row[7], row[9] or 0,
+                                    row[10], lots)
         doc_rows = self.store.load_view_rows("documents", doc_keys)
         docs: dict[Key, State] = {k: codec.decode_state(k[0], row[-1]) for k, row in doc_rows.items()}
         opened: dict[Key, str | None] = {k: row[8] for k, row in doc_rows.items()}
+        decode = codec.decode_event
+        every = self.snapshot_every
 
         for e in events:
-            kind = stream_kind(e.stream_id)
-            if kind == "stock":
-                event = codec.decode_event(e.type, e.schema_version, e.data)
-                key = parse_stock_stream(e.stream_id)
-                state = evolve(e.stream_id, stocks.get(key), event)
+            stream_id = e.stream_id
+            if stream_id.startswith("stock:"):
+                event = decode(e.type, e.schema_version, e.data)
+                key = parse_stock_stream(stream_id)
+                row = stocks.get(key)
+                if row is None:
+                    row = stocks[key] = _StockRow(StockState(), None, 0, None, ())
+                state = evolve(stream_id, row.state, event)
                 assert isinstance(state, StockState)
-                stocks[key] = state
-                latest = last_time.get(key)
-                self._history(changes["balance_history"], e, event, state, latest)
-                if latest is None or e.occurred_at > latest:
-                    last_time[key] = e.occurred_at
-            elif kind in DOCUMENT_KINDS:
-                event = codec.decode_event(e.type, e.schema_version, e.data)
-                key = (e.stream_id,)
+                row.state = state
+                occurred_at = e.occurred_at
+                if row.last_snapshot_at is not None and occurred_at <= row.last_snapshot_at:
+                    self._shift_snapshots(snapshots, stream_id, occurred_at, effect(stream_id, event))
+                if row.last_time is None or occurred_at > row.last_time:
+                    row.last_time = occurred_at
+                row.since_snapshot += 1
+                if row.since_snapshot >= every:
+                    snapshots[(stream_id, row.last_time, e.position)] = quantities(state)
+                    row.since_snapshot = 0
+                    row.last_snapshot_at = row.last_time
+            elif stream_kind(stream_id) in DOCUMENT_KINDS:
+                event = decode(e.type, e.schema_version, e.data)
+                key = (stream_id,)
                 if key not in docs:
                     opened[key] = e.occurred_at
-                docs[key] = evolve(e.stream_id, docs.get(key), event)
+                docs[key] = evolve(stream_id, docs.get(key), event)
 
-        for key, state in stocks.items():
+        for key, row in stocks.items():
             sku, site = key
-            changes["stock_positions"][key] = quantities(state) + (
-                int(state.flagged), last_time.get(key), codec.dumps(state.lots) if state.lots else None)
-            for lot, (on_hand, quarantined, expiry) in state.lots.items():
+            lots = row.state.lots
+            changes["stock_positions"][key] = quantities(row.state) + (
+                int(row.state.flagged), row.last_time, codec.dumps(lots) if lots else None, row.since_snapshot,
+                row.last_snapshot_at)
+            for lot, (on_hand, quarantined, expiry) in lots.items():
                 changes["lot_positions"][(sku, site, lot)] = (on_hand, quarantined, expiry)
-            for lot in old_lots.get(key, set()) - set(state.lots):
+            for lot in row.old_lots - set(lots):
                 changes["lot_positions"][(sku, site, lot)] = None
         for key, doc in docs.items():
             changes["documents"][key] = document_row(key[0], doc, opened.get(key))
         return changes
 
-    def _history(self, table: dict[Key, Row | None], e: RecordedEvent, event: Event, after: StockState,
-                 latest: str | None) -> None:
-        if latest is None or e.occurred_at >= latest:
-            table[(e.stream_id, e.occurred_at, e.position)] = quantities(after)
-            return
-        effect = _effect(e.stream_id, event)
-        # Rows of this stream, stored or staged in this batch, split at the event's business time.
-        rows: dict[Key, Row] = {r[:3]: r[3:] for r in self.store.load_view(
-            "balance_history", {"stream_id": e.stream_id}, after=("occurred_at", e.occurred_at))}
-        snapshot_rows: dict[Key, Row] = {r[:3]: r[3:] for r in self.store.load_view(
-            "balance_history", {"stream_id": e.stream_id}, until=("occurred_at", e.occurred_at))}
-        for key, value in table.items():
-            if key[0] == e.stream_id and value is not None:
-                (rows if key[1] > e.occurred_at else snapshot_rows)[key] = value
-        snapshot = snapshot_rows[max(snapshot_rows, key=lambda k: (k[1], k[2]))] if snapshot_rows else (0,) * 6
-        table[(e.stream_id, e.occurred_at, e.position)] = _add(snapshot, effect)
-        for key, values in rows.items():
-            table[key] = _add(values, effect)
+    def _shift_snapshots(self, staged: dict[Key, Row | None], stream_id: str, occurred_at: str,
+                         delta: tuple[int, ...]) -> None:
+        """Re-fold from the nearest snapshot: every snapshot at or after ``occurred_at`` takes the event in."""
+        stored = self.store.load_view("stock_snapshots", {"stream_id": stream_id}, since=("occurred_at", occurred_at))
+        for r in stored:
+            if r[:3] not in staged:
+                staged[r[:3]] = r[3:]
+        for key, values in list(staged.items()):
+            if key[0] == stream_id and key[1] >= occurred_at and values is not None:
+                staged[key] = add(values, delta)
+
+
+def as_of(store: EventStore, stream_id: str, moment: str) -> tuple[int, ...] | None:
+    """Quantities of one stock stream at business time ``moment`` (None when nothing had happened)."""
+    snaps = store.load_view("stock_snapshots", {"stream_id": stream_id}, until=("occurred_at", moment))
+    base, base_time, base_position = ZERO, "", 0
+    if snaps:
+        best = max(snaps, key=lambda r: (r[1], r[2]))
+        base, base_time, base_position = tuple(best[3:]), best[1], best[2]
+    total, seen = base, bool(snaps)
+    for e in store.read_stream(stream_id):
+        if e.position > base_position and base_time < e.occurred_at <= moment:
+            total = add(total, effect(stream_id, codec.decode_event(e.type, e.schema_version, e.data)))
+            seen = True
+    return total if seen else None
 
 
 def document_row(stream_id: str, doc: State, opened_at: str | None) -> Row:

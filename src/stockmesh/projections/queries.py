@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from stockmesh.domain.commands import parse_instant
-from stockmesh.domain.model import parse_stock_stream
+from stockmesh.domain.model import stock_stream
 from stockmesh.ledger.port import EventStore
+from stockmesh.projections.fold import as_of as fold_as_of
 
 _QTY = ("on_hand", "reserved", "in_transit", "on_order", "backordered", "quarantined")
 
@@ -21,7 +22,7 @@ def _row(sku: str, site: str, q: tuple[int, ...]) -> dict[str, Any]:
 
 def positions(store: EventStore, *, sku: str | None = None, site: str | None = None,
               as_of: str | None = None) -> list[dict[str, Any]]:
-    """Stock per SKU x site, now or (``as_of``) at a business time, from the balance history."""
+    """Stock per SKU x site, now or (``as_of``) at a business time, from the nearest snapshots."""
     where = {k: v for k, v in (("sku", sku), ("site", site)) if v is not None}
     if as_of is None:
         out = []
@@ -31,12 +32,9 @@ def positions(store: EventStore, *, sku: str | None = None, site: str | None = N
             out.append(row)
         return out
     moment = parse_instant("as_of", as_of)
-    latest: dict[str, tuple[Any, ...]] = {}
-    for r in store.load_view("balance_history", until=("occurred_at", moment)):
-        stream_id = r[0]
-        row_sku, row_site = parse_stock_stream(stream_id)
-        if (sku and row_sku != sku) or (site and row_site != site):
-            continue
-        if stream_id not in latest or (r[1], r[2]) > (latest[stream_id][1], latest[stream_id][2]):
-            latest[stream_id] = r
-    return [_row(*parse_stock_stream(s), tuple(r[3:9])) for s, r in sorted(latest.items())]
+    out = []
+    for r in store.load_view("stock_positions", where):
+        quantities = fold_as_of(store, stock_stream(r[0], r[1]), moment)
+        if quantities is not None:
+            out.append(_row(r[0], r[1], quantities))
+    return out

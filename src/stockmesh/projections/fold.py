@@ -5,11 +5,12 @@
 The runner saves the rows and the checkpoint in one transaction, so a fold is applied exactly once.
 
 Balances as of a business time come from *snapshots* of each stock stream, taken every
-``snapshot_every`` events: a snapshot stamped with time T holds every event of its stream with a
-business time at or before T. A back-dated event (business time t, arriving late) re-folds only
-its own stream from the nearest snapshot: the snapshots stamped at or after t move by the event's
-effect (quantities fold additively), nothing else is touched, and the ledger is never re-read.
-An as-of query starts from the nearest snapshot and folds the few later events of its stream.
+``snapshot_every`` events. A snapshot S stamped (T, position P) holds the stream's events up to P,
+plus every later-arriving event with a business time before T. A back-dated event (business time
+t, arriving late) re-folds only its own stream from the nearest snapshot: the snapshots stamped
+after t move by the event's effect (quantities fold additively); nothing else is touched and the
+ledger is not re-read. An as-of query for time A starts from the nearest snapshot at or before A
+and folds the stream's events after P whose business time lies in [T, A].
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class ViewFolder:
         opened: dict[Key, str | None] = {k: row[8] for k, row in doc_rows.items()}
         decode = codec.decode_event
         every = self.snapshot_every
+        staged_by_stream: dict[str, set[Key]] = {}
 
         for e in events:
             stream_id = e.stream_id
@@ -101,13 +103,16 @@ class ViewFolder:
                 assert isinstance(state, StockState)
                 row.state = state
                 occurred_at = e.occurred_at
-                if row.last_snapshot_at is not None and occurred_at <= row.last_snapshot_at:
-                    self._shift_snapshots(snapshots, stream_id, occurred_at, effect(stream_id, event))
+                if row.last_snapshot_at is not None and occurred_at < row.last_snapshot_at:
+                    self._shift_snapshots(snapshots, staged_by_stream.setdefault(stream_id, set()), stream_id,
+                                          occurred_at, effect(stream_id, event))
                 if row.last_time is None or occurred_at > row.last_time:
                     row.last_time = occurred_at
                 row.since_snapshot += 1
                 if row.since_snapshot >= every:
-                    snapshots[(stream_id, row.last_time, e.position)] = quantities(state)
+                    snapshot_key = (stream_id, row.last_time, e.position)
+                    snapshots[snapshot_key] = quantities(state)
+                    staged_by_stream.setdefault(stream_id, set()).add(snapshot_key)
                     row.since_snapshot = 0
                     row.last_snapshot_at = row.last_time
             elif stream_kind(stream_id) in DOCUMENT_KINDS:
@@ -131,15 +136,17 @@ class ViewFolder:
             changes["documents"][key] = document_row(key[0], doc, opened.get(key))
         return changes
 
-    def _shift_snapshots(self, staged: dict[Key, Row | None], stream_id: str, occurred_at: str,
+    def _shift_snapshots(self, staged: dict[Key, Row | None], own: set[Key], stream_id: str, occurred_at: str,
                          delta: tuple[int, ...]) -> None:
-        """Re-fold from the nearest snapshot: every snapshot at or after ``occurred_at`` takes the event in."""
-        stored = self.store.load_view("stock_snapshots", {"stream_id": stream_id}, since=("occurred_at", occurred_at))
+        """Re-fold from the nearest snapshot: every snapshot stamped after ``occurred_at`` takes the event in."""
+        stored = self.store.load_view("stock_snapshots", {"stream_id": stream_id}, after=("occurred_at", occurred_at))
         for r in stored:
             if r[:3] not in staged:
                 staged[r[:3]] = r[3:]
-        for key, values in list(staged.items()):
-            if key[0] == stream_id and key[1] >= occurred_at and values is not None:
+                own.add(r[:3])
+        for key in own:
+            values = staged[key]
+            if key[1] > occurred_at and values is not None:
                 staged[key] = add(values, delta)
 
 
@@ -152,7 +159,7 @@ def as_of(store: EventStore, stream_id: str, moment: str) -> tuple[int, ...] | N
         base, base_time, base_position = tuple(best[3:]), best[1], best[2]
     total, seen = base, bool(snaps)
     for e in store.read_stream(stream_id):
-        if e.position > base_position and base_time < e.occurred_at <= moment:
+        if e.position > base_position and base_time <= e.occurred_at <= moment:
             total = add(total, effect(stream_id, codec.decode_event(e.type, e.schema_version, e.data)))
             seen = True
     return total if seen else None

@@ -183,3 +183,41 @@ def test_snapshots_take_back_dated_events_and_answer_as_of(store):
                 "2026-01-27": 1000 - sum(range(2, 28)) - 100}
     for day, on_hand in expected.items():
         assert positions(store, as_of=day)[0]["on_hand"] == on_hand, day
+
+
+def test_facts_and_outbox_commit_with_the_commands(store):
+    from stockmesh.domain.proposals import ProposalApproved, ProposalExecuted
+    from stockmesh.ledger.records import OutboxMessage
+    from stockmesh.service.execute import Fact
+
+    execute(store, network())
+
+    def after(index, command, outcome):  # type: ignore[no-untyped-def]
+        return ([Fact("proposal:P-1", ProposalExecuted(command=command.name, first_position=outcome.first_position,
+                                                      last_position=outcome.last_position))],
+                [OutboxMessage("po:PO-7", "erp.purchase_order", '{"po_id":"PO-7"}', "2026-01-01")])
+
+    outcomes = execute(
+        store, [c("PlacePurchaseOrder", po_id="PO-7", sku=SKU, site=STORE, supplier=SUPPLIER, qty=12)],
+        facts=[Fact("proposal:P-1", ProposalApproved(by="governance", reason="low risk", risk_score=0.1),
+                    occurred_at="2026-01-01T00:00:00+00:00")],
+        after_each=after)
+    history = store.read_stream("proposal:P-1")
+    assert [e.type for e in history] == ["ProposalExecuted", "ProposalApproved"]
+    assert codec.loads(history[0].data)["first_position"] == outcomes[0].first_position
+    pending = store.outbox_entries()
+    assert [(e.message_id, e.status, e.attempts) for e in pending] == [("po:PO-7", "pending", 0)]
+    # the same message enqueued again (a retry) stays one message
+    execute(store, [], outbox=[OutboxMessage("po:PO-7", "erp.purchase_order", "{}", "2026-01-02")])
+    assert len(store.outbox_entries(status=None)) == 1
+    store.outbox_update(pending[0].seq, status="delivered", attempts=1, delivered_at="2026-01-01T00:01:00")
+    assert store.outbox_entries() == []
+    assert store.outbox_entries(status="delivered")[0].attempts == 1
+    # a failing batch leaves neither facts nor outbox messages
+    with pytest.raises(BatchRejected):
+        execute(store, [c("ShipStock", sku=SKU, site=STORE, qty=1)],
+                outbox=[OutboxMessage("never", "t", "{}", "2026")],
+                facts=[Fact("proposal:P-2", ProposalApproved(by="x", reason="y", risk_score=0))])
+    assert store.read_stream("proposal:P-2") == []
+    assert len(store.outbox_entries(status=None)) == 1
+    assert verify_chain(store.read_all(), store.head()).ok

@@ -284,3 +284,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PurchaseOrderCancelled,
     )
 }
+
+
+def register(*classes: type[Event]) -> None:
+    """Add event types defined outside this module (forecasts, proposals, policies) to the registry.
+    Their stable ``type`` names must be unique across the project."""
+    for cls in classes:
+        existing = EVENT_TYPES.get(cls.type)
+        if existing is not None and existing is not cls:
+            raise ValueError(f"event type {cls.type!r} is registered twice")
+        EVENT_TYPES[cls.type] = cls

@@ -9,7 +9,14 @@ from typing import Any
 
 from stockmesh.domain.errors import ConcurrencyError
 from stockmesh.ledger.chain import seal
-from stockmesh.ledger.records import GENESIS_HASH, IdempotencyRecord, NewEvent, RecordedEvent
+from stockmesh.ledger.records import (
+    GENESIS_HASH,
+    IdempotencyRecord,
+    NewEvent,
+    OutboxEntry,
+    OutboxMessage,
+    RecordedEvent,
+)
 from stockmesh.ledger.sql import now_iso
 from stockmesh.ledger.views import VIEWS
 
@@ -21,6 +28,7 @@ class MemoryWriteSession:
         self.staged_events: list[RecordedEvent] = []
         self.staged_states: dict[str, tuple[int, str]] = {}
         self.staged_keys: dict[str, IdempotencyRecord] = {}
+        self.staged_outbox: list[OutboxMessage] = []
         self.head = store._head
 
     @property
@@ -44,8 +52,8 @@ class MemoryWriteSession:
         return out
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
-               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
-               ) -> list[tuple[Any, ...]]:
+               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
+               outbox: Sequence[OutboxMessage] = ()) -> list[tuple[Any, ...]]:
         for sid, version in expected_versions.items():
             current = (self.staged_states.get(sid) or self.store._states.get(sid) or (0, ""))[0]
             if current != version:
@@ -58,6 +66,7 @@ class MemoryWriteSession:
         self.staged_events.extend(recorded)
         self.staged_states.update(states)
         self.staged_keys.update({r.key: r for r in idempotency})
+        self.staged_outbox.extend(outbox)
         if recorded:
             self.head = (recorded[-1].position, recorded[-1].hash)
         return rows
@@ -73,6 +82,8 @@ class MemoryEventStore:
         self._head: tuple[int, str] = (0, GENESIS_HASH)
         self._views: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {v: {} for v in VIEWS}
         self._checkpoint = 0
+        self._outbox: list[OutboxEntry] = []
+        self._outbox_ids: set[str] = set()
         self._lock = threading.RLock()
 
     def init(self) -> None:
@@ -88,6 +99,10 @@ class MemoryEventStore:
                 self._by_stream.setdefault(e.stream_id, []).append(e)
             self._states.update(session.staged_states)
             self._keys.update(session.staged_keys)
+            for message in session.staged_outbox:
+                if message.message_id not in self._outbox_ids:
+                    self._outbox_ids.add(message.message_id)
+                    self._outbox.append(OutboxEntry(len(self._outbox) + 1, *message, "pending", 0, None, None, None))
             self._head = session.head
 
     def read_all(self, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
@@ -151,6 +166,20 @@ class MemoryEventStore:
         with self._lock:
             self._views = {v: {} for v in VIEWS}
             self._checkpoint = 0
+
+    def outbox_entries(self, *, status: str | None = "pending", due_before: str | None = None,
+                       limit: int = 100, after_seq: int = 0) -> list[OutboxEntry]:
+        with self._lock:
+            rows = [e for e in self._outbox if e.seq > after_seq and (status is None or e.status == status)
+                    and (due_before is None or e.next_attempt_at is None or e.next_attempt_at <= due_before)]
+        return rows[:limit]
+
+    def outbox_update(self, seq: int, *, status: str, attempts: int, next_attempt_at: str | None = None,
+                      last_error: str | None = None, delivered_at: str | None = None) -> None:
+        with self._lock:
+            entry = self._outbox[seq - 1]
+            self._outbox[seq - 1] = entry._replace(status=status, attempts=attempts, next_attempt_at=next_attempt_at,
+                                                   last_error=last_error, delivered_at=delivered_at)
 
     def close(self) -> None:
         pass

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from stockmesh.ledger.records import IdempotencyRecord, NewEvent, RecordedEvent
+from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxEntry, OutboxMessage, RecordedEvent
 
 
 class WriteSession(Protocol):
@@ -26,9 +26,10 @@ class WriteSession(Protocol):
     def find_idempotency(self, keys: Iterable[str]) -> dict[str, IdempotencyRecord]: ...
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
-               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
-               ) -> list[tuple[Any, ...]]:
-        """Append events (versions follow ``expected_versions``), save stream states and keys.
+               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
+               outbox: Sequence[OutboxMessage] = ()) -> list[tuple[Any, ...]]:
+        """Append events (versions follow ``expected_versions``), save stream states, keys and
+        outbox messages, all in the session's one transaction.
 
         Returns the stored rows (``RecordedEvent`` column order)."""
         ...
@@ -72,5 +73,12 @@ class EventStore(Protocol):
     def view_checkpoint(self) -> int: ...
 
     def reset_views(self) -> None: ...
+
+    # transactional outbox
+    def outbox_entries(self, *, status: str | None = "pending", due_before: str | None = None,
+                       limit: int = 100, after_seq: int = 0) -> list[OutboxEntry]: ...
+
+    def outbox_update(self, seq: int, *, status: str, attempts: int, next_attempt_at: str | None = None,
+                      last_error: str | None = None, delivered_at: str | None = None) -> None: ...
 
     def close(self) -> None: ...

@@ -42,8 +42,12 @@ _DDL = [
     f"INSERT INTO ledger_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}') ON CONFLICT DO NOTHING",
     "CREATE TABLE IF NOT EXISTS view_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position BIGINT NOT NULL)",
     "INSERT INTO view_checkpoint (id, position) VALUES (1, 0) ON CONFLICT DO NOTHING",
+    "CREATE TABLE IF NOT EXISTS outbox (seq BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, "
+    "topic TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL, "
+    "attempts INTEGER NOT NULL, next_attempt_at TEXT, last_error TEXT, delivered_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq)",
 ]
-TABLES = ("events", "streams", "idempotency", "ledger_head", "view_checkpoint", "stock_positions", "lot_positions",
+TABLES = ("outbox", "events", "streams", "idempotency", "ledger_head", "view_checkpoint", "stock_positions", "lot_positions",
           "documents", "stock_snapshots")
 
 

@@ -53,3 +53,33 @@ class IdempotencyRecord(NamedTuple):
 EVENT_COLUMNS = ("position", "stream_id", "version", "type", "schema_version", "data", "metadata",
                  "occurred_at", "recorded_at", "prev_hash", "hash")
 GENESIS_HASH = "0" * 64
+
+
+class OutboxMessage(NamedTuple):
+    """A message for the outside world (a WMS, an ERP, a carrier, the bus), written in the same
+    transaction as the events that decided it. ``message_id`` is its idempotency key downstream:
+    enqueuing the same id twice keeps one message."""
+
+    message_id: str
+    topic: str
+    payload: str
+    created_at: str
+
+
+class OutboxEntry(NamedTuple):
+    """A stored outbox message with its delivery state (``pending``, ``delivered`` or ``dead``)."""
+
+    seq: int
+    message_id: str
+    topic: str
+    payload: str
+    created_at: str
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    delivered_at: str | None
+
+
+OUTBOX_COLUMNS = ("seq", "message_id", "topic", "payload", "created_at", "status", "attempts", "next_attempt_at",
+                  "last_error", "delivered_at")

@@ -12,7 +12,16 @@ from typing import Any
 
 from stockmesh.domain.errors import ConcurrencyError
 from stockmesh.ledger.chain import seal
-from stockmesh.ledger.records import EVENT_COLUMNS, GENESIS_HASH, IdempotencyRecord, NewEvent, RecordedEvent
+from stockmesh.ledger.records import (
+    EVENT_COLUMNS,
+    GENESIS_HASH,
+    OUTBOX_COLUMNS,
+    IdempotencyRecord,
+    NewEvent,
+    OutboxEntry,
+    OutboxMessage,
+    RecordedEvent,
+)
 from stockmesh.ledger.views import VIEWS
 
 _EVENT_SELECT = "SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events"
@@ -65,8 +74,8 @@ class SqlWriteSession:
         return out
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
-               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int]
-               ) -> list[tuple[Any, ...]]:
+               idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
+               outbox: Sequence[OutboxMessage] = ()) -> list[tuple[Any, ...]]:
         rows = seal(events, expected_versions, self.head_position, self.head_hash, now_iso())
         position, prev_hash = (rows[-1][0], rows[-1][-1]) if rows else (self.head_position, self.head_hash)
         ph = self.store.ph
@@ -84,6 +93,11 @@ class SqlWriteSession:
                     f"INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
                     f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
                     idempotency)
+            if outbox:
+                self.cur.executemany(
+                    self.store.sql("INSERT INTO outbox (message_id, topic, payload, created_at, status, attempts) "
+                                   "VALUES (?, ?, ?, ?, 'pending', 0) ON CONFLICT (message_id) DO NOTHING"),
+                    outbox)
             if rows:
                 self.cur.execute(self.store.sql("UPDATE ledger_head SET position = ?, hash = ? WHERE id = 1"),
                                  (position, prev_hash))
@@ -228,6 +242,37 @@ class SqlEventStore:
             raise
         finally:
             cur.close()
+
+    # -- outbox ---------------------------------------------------------------------------------
+    def outbox_entries(self, *, status: str | None = "pending", due_before: str | None = None,
+                       limit: int = 100, after_seq: int = 0) -> list[OutboxEntry]:
+        """Outbox messages in enqueue order; ``due_before`` keeps those whose next attempt is due."""
+        sql = f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM outbox WHERE seq > ?"
+        params: list[Any] = [after_seq]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        if due_before is not None:
+            sql += " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            params.append(due_before)
+        sql += f" ORDER BY seq LIMIT {int(limit)}"
+        return [OutboxEntry(*r) for r in self._query(sql, params)]
+
+    def outbox_update(self, seq: int, *, status: str, attempts: int, next_attempt_at: str | None = None,
+                      last_error: str | None = None, delivered_at: str | None = None) -> None:
+        with self.borrow() as conn:
+            cur = conn.cursor()
+            try:
+                self.begin(cur)
+                cur.execute(self.sql("UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
+                                     "delivered_at = ? WHERE seq = ?"),
+                            (status, attempts, next_attempt_at, last_error, delivered_at, seq))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cur.close()
 
     def begin(self, cur: Any) -> None:
         """Start an ordinary write transaction (the writer lock is not needed for read models)."""

@@ -40,6 +40,10 @@ _DDL = [
     f"INSERT OR IGNORE INTO ledger_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}')",
     "CREATE TABLE IF NOT EXISTS view_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO view_checkpoint (id, position) VALUES (1, 0)",
+    "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, "
+    "topic TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL, "
+    "attempts INTEGER NOT NULL, next_attempt_at TEXT, last_error TEXT, delivered_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq)",
 ]
 
 

@@ -11,8 +11,8 @@ that a plainer version would make (metadata dicts, dataclass events for the stor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +22,12 @@ from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.commands import Command
 from stockmesh.domain.decide import decide
 from stockmesh.domain.errors import IdempotencyConflict, StockmeshError
-from stockmesh.domain.evolve import evolve
+from stockmesh.domain.events import Event
+from stockmesh.domain.evolve import STATE_TYPES, evolve, stream_kind
 from stockmesh.domain.model import State
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
-from stockmesh.ledger.records import IdempotencyRecord, NewEvent
+from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxMessage
 
 
 @dataclass(slots=True)
@@ -40,6 +41,20 @@ class Outcome:
     last_position: int | None = None
     events: int = 0
     error: StockmeshError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """An event recorded as a fact rather than decided from a command (a forecast, a proposal,
+    an approval): appended as it is, in the same transaction as the batch's commands."""
+
+    stream_id: str
+    event: Event
+    metadata: Mapping[str, Any] | None = None
+    occurred_at: str | None = None
+
+
+AfterEach = Callable[[int, Command, Outcome], tuple[Sequence[Fact], Sequence[OutboxMessage]]]
 
 
 class BatchRejected(StockmeshError):
@@ -74,11 +89,14 @@ def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, st
 
 def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: bool = True,
             metadata: Mapping[str, Any] | None = None,
-            payloads: Sequence[Mapping[str, Any]] | None = None) -> list[Outcome]:
+            payloads: Sequence[Mapping[str, Any]] | None = None, facts: Sequence[Fact] = (),
+            outbox: Sequence[OutboxMessage] = (), after_each: AfterEach | None = None) -> list[Outcome]:
     """Decide and append ``commands`` in one transaction; see the module docstring.
 
     ``payloads`` are the commands as received (for the idempotency fingerprint); by default each
     command's own ``payload()``. Raises ``BatchRejected`` when ``all_or_nothing`` and any fails.
+    ``facts`` and ``outbox`` messages are written in the same transaction; ``after_each`` may add
+    more of both for each command once its outcome is known (e.g. "proposal executed").
     Metadata on every event: command, idempotency_key, correlation_id (the caller's, else the key),
     actor when known, and whatever ``metadata`` adds (source, causation_id, policy_version...).
     """
@@ -90,7 +108,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
     dumps = orjson.dumps
     fingerprints = [codec.payload_hash(p if isinstance(p, dict) else dict(p))
                     for p in (payloads if payloads is not None else [c.payload() for c in commands])]
-    if len(fingerprints) != len(commands):
+    if len(fingerprints) != len(commands):  # pragma: no cover - a caller's bug
         raise ValueError("payloads and commands differ in length")
     outcomes: list[Outcome] = []
     with gc_paused(), store.write() as session:
@@ -104,7 +122,8 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             for sid in missing:
                 if sid in found:
                     version, text = found[sid]
-                    states[sid] = (version, codec.decode_state(sid, text))
+                    states[sid] = (version, codec.decode_state(sid, text) if stream_kind(sid) in STATE_TYPES
+                                   else None)
                 else:
                     states[sid] = (0, None)
                 loaded_versions[sid] = states[sid][0]
@@ -118,6 +137,20 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
 
         prefetch([s for s in map(_streams_of, commands) if s is not None])
         new_events: list[NewEvent] = []
+        messages: list[OutboxMessage] = list(outbox)
+
+        def add_facts(items: Sequence[Fact]) -> None:
+            for fact in items:
+                get(fact.stream_id)
+                version, state = states[fact.stream_id]
+                if stream_kind(fact.stream_id) in STATE_TYPES:
+                    state = evolve(fact.stream_id, state, fact.event)
+                states[fact.stream_id] = (version + 1, state)
+                fact_meta = {**base, **(fact.metadata or {})}
+                new_events.append(NewEvent(fact.stream_id, fact.event.type, fact.event.schema_version,
+                                           codec.encode_event(fact.event), codec.dumps(fact_meta),
+                                           fact.occurred_at or now))
+
         records: list[IdempotencyRecord] = []
         record_outcomes: list[Outcome] = []
         batch_keys: dict[str, tuple[str, int]] = {}
@@ -171,14 +204,20 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             last = session.head_position + start + count if count else None
             outcome.first_position, outcome.last_position = first, last
             records.append(IdempotencyRecord(key, fingerprint, first, last, now))
+            if after_each is not None:
+                more_facts, more_outbox = after_each(index, command, outcome)
+                add_facts(more_facts)
+                messages.extend(more_outbox)
         for outcome in outcomes:  # a key repeated inside the batch points at its first command
             if outcome.status == "duplicate" and outcome.first_position is None:
                 first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key][1]]
                 outcome.first_position = first_outcome.first_position
                 outcome.last_position = first_outcome.last_position
+        add_facts(facts)
         touched = {e.stream_id for e in new_events}
         encode = codec.encode_state
-        saved = {sid: (states[sid][0], encode(states[sid][1])) for sid in touched}  # type: ignore[arg-type]
+        saved = {sid: (states[sid][0], encode(states[sid][1]) if states[sid][1] is not None else "null")
+                 for sid in touched}
         expected = {sid: loaded_versions[sid] for sid in touched}
-        session.append(new_events, saved, records, expected)
+        session.append(new_events, saved, records, expected, messages)
     return outcomes

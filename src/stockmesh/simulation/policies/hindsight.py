@@ -9,8 +9,9 @@ lead time:
 
 Every grid point runs as its own copy of the network on the same demand and lead-time draws (one
 vectorised run per chunk of copies); each row keeps the point with the lowest measured total cost.
-In a multi-echelon network all rows of a copy use the same grid point, so the per-row choice is a
-coordinate-wise approximation; the reported run replays the chosen (s, S) together.
+In a multi-echelon network all rows of a copy use the same grid point, and each SKU's supply tree
+(a DC row with the store rows it supplies) picks its grid point jointly, by the tree's total cost:
+a coarser search than per row, but consistent (the replay costs what the search measured).
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ def search(spec: WorldSpec, chunk_points: int = 12) -> StaticSS:
         total = (totals.holding_cost + totals.ordering_cost + totals.transport_cost + totals.stockout_cost
                  + totals.expiry_cost)
         costs[start:stop] = total.reshape(copies, spec.n_rows)
-    best = costs.argmin(axis=0)
+    # a DC row on its own would pick "no stock" (its shortages cost it nothing), so each SKU's
+    # supply tree (a top row and every row it supplies) picks one grid point together
+    root = np.arange(spec.n_rows)
+    for _ in range(spec.n_echelons):
+        root = np.where(spec.row_parent[root] >= 0, spec.row_parent[root], root)
+    tree_costs = np.zeros((points, spec.n_rows))
+    for point in range(points):
+        tree_costs[point] = np.bincount(root, weights=costs[point], minlength=spec.n_rows)
+    best = tree_costs.argmin(axis=0)[root]
     rows = np.arange(spec.n_rows)
     return StaticSS(s_grid[best, rows], big_s_grid[best, rows])

@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS_TEST := dev,pg,forecast
+EXTRAS_TEST := dev,pg,forecast,api,nats
 EXTRAS_DEMO := forecast
 
 .PHONY: demo test lint bench clean

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import typer
 
-from stockmesh.entrypoints import cli_forecast, cli_ledger, cli_policy
+from stockmesh.entrypoints import (
+    cli_api,
+    cli_forecast,
+    cli_governance,
+    cli_integration,
+    cli_ledger,
+    cli_policy,
+)
 
 app = typer.Typer(
     name="stockmesh",
@@ -20,6 +27,9 @@ app = typer.Typer(
 cli_ledger.register(app)
 app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_forecast.app, name="forecast")
+cli_api.register(app)
+cli_governance.register(app)
+cli_integration.register(app)
 
 
 def main() -> None:

@@ -203,8 +203,8 @@ def test_facts_and_outbox_commit_with_the_commands(store):
                     occurred_at="2026-01-01T00:00:00+00:00")],
         after_each=after)
     history = store.read_stream("proposal:P-1")
-    assert [e.type for e in history] == ["ProposalExecuted", "ProposalApproved"]
-    assert codec.loads(history[0].data)["first_position"] == outcomes[0].first_position
+    assert [e.type for e in history] == ["ProposalApproved", "ProposalExecuted"]
+    assert codec.loads(history[1].data)["first_position"] == outcomes[0].first_position
     pending = store.outbox_entries()
     assert [(e.message_id, e.status, e.attempts) for e in pending] == [("po:PO-7", "pending", 0)]
     # the same message enqueued again (a retry) stays one message

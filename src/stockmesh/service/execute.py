@@ -95,8 +95,9 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
 
     ``payloads`` are the commands as received (for the idempotency fingerprint); by default each
     command's own ``payload()``. Raises ``BatchRejected`` when ``all_or_nothing`` and any fails.
-    ``facts`` and ``outbox`` messages are written in the same transaction; ``after_each`` may add
-    more of both for each command once its outcome is known (e.g. "proposal executed").
+    ``facts`` (appended before the commands' events) and ``outbox`` messages are written in the same
+    transaction; ``after_each`` may add more of both for each command once its outcome is known
+    (e.g. "proposal executed"), appended right after that command's events.
     Metadata on every event: command, idempotency_key, correlation_id (the caller's, else the key),
     actor when known, and whatever ``metadata`` adds (source, causation_id, policy_version...).
     """
@@ -151,8 +152,8 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                                            codec.encode_event(fact.event), codec.dumps(fact_meta),
                                            fact.occurred_at or now))
 
+        add_facts(facts)  # the facts given up front come first: they are what the commands follow from
         records: list[IdempotencyRecord] = []
-        record_outcomes: list[Outcome] = []
         batch_keys: dict[str, tuple[str, int]] = {}
         for index, command in enumerate(commands):
             key = command.idempotency_key
@@ -198,7 +199,6 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             batch_keys[key] = (fingerprint, index)
             outcome = Outcome(index, "applied", None, None, count)
             outcomes.append(outcome)
-            record_outcomes.append(outcome)
             # Positions follow from the head: the k-th new event (from 0) gets head + k + 1.
             first = session.head_position + start + 1 if count else None
             last = session.head_position + start + count if count else None
@@ -213,7 +213,6 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                 first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key][1]]
                 outcome.first_position = first_outcome.first_position
                 outcome.last_position = first_outcome.last_position
-        add_facts(facts)
         touched = {e.stream_id for e in new_events}
         encode = codec.encode_state
         saved = {sid: (states[sid][0], encode(states[sid][1]) if states[sid][1] is not None else "null")

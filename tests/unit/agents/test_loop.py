@@ -1,0 +1,122 @@
+"""The agent loop's write side: conflicts, governance verdicts, execution exactly once."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stockmesh.agents.allocation import AllocationAgent
+from stockmesh.agents.inventory import InventoryAgent
+from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
+from stockmesh.agents.supply import SupplyChainAgent
+from stockmesh.domain.proposals import Proposal
+from stockmesh.ledger.memory import MemoryEventStore
+from stockmesh.projections.queries import positions
+from stockmesh.projections.runner import catch_up
+from stockmesh.service.execute import execute
+from stockmesh.service.gate import MinimalGate
+from stockmesh.service.loop import approve_and_execute, resolve_conflicts, run_cycle
+from tests.support.commands import DC, SKU, STORE, SUPPLIER, c, network
+
+
+def transfer(pid: str, qty: int, tempo: str = "deliberative", site: str = STORE) -> Proposal:
+    return Proposal(proposal_id=pid, agent="replenishment", action="DispatchTransfer", sku=SKU, site=site, qty=qty,
+                    value=qty * 1.2, tempo=tempo, claims=(f"stock:{SKU}@{DC}",),
+                    command={"command": "DispatchTransfer", "transfer_id": f"TR-{pid}", "sku": SKU, "from_site": DC,
+                             "to_site": site, "qty": qty})
+
+
+def order(pid: str, qty: int, unit_cost: float = 1.2, site: str = STORE) -> Proposal:
+    return Proposal(proposal_id=pid, agent="replenishment", action="PlacePurchaseOrder", sku=SKU, site=site,
+                    qty=qty, value=qty * unit_cost,
+                    command={"command": "PlacePurchaseOrder", "po_id": f"PO-{pid}", "sku": SKU, "site": site,
+                             "supplier": SUPPLIER, "qty": qty})
+
+
+def world() -> MemoryEventStore:
+    store = MemoryEventStore()
+    execute(store, [*network(), c("RegisterSite", site="STORE-LYON-03"),
+                    c("ReceiveStock", sku=SKU, site=DC, qty=50)])
+    return store
+
+
+def test_same_target_keeps_the_reactive_proposal():
+    kept, superseded = resolve_conflicts([transfer("a", 10), transfer("b", 12, tempo="reactive")])
+    assert [p.proposal_id for p in kept] == ["b"]
+    assert superseded[0][0].proposal_id == "a" and superseded[0][1] == "b"
+
+
+def test_claims_never_exceed_the_donor():
+    kept, superseded = resolve_conflicts([transfer("a", 30), transfer("b", 30, site="STORE-LYON-03")],
+                                         available={f"stock:{SKU}@{DC}": 50})
+    assert len(kept) == 1 and len(superseded) == 1
+
+
+def test_cycle_records_and_executes_once():
+    store = world()
+    proposals = [order("p1", 24), order("big", 100_000, unit_cost=1.0, site="STORE-LYON-03"), transfer("t1", 20)]
+    report = run_cycle(store, proposals, MinimalGate(max_auto_value=10_000), occurred_at="2026-03-02")
+    assert {p.proposal_id for p in report.executed} == {"p1", "t1"}
+    assert [p.proposal_id for p in report.waiting] == ["big"]
+    assert [e.type for e in store.read_stream("proposal:p1")] == ["ProposalMade", "ProposalApproved",
+                                                                  "ProposalExecuted"]
+    assert [e.type for e in store.read_stream("proposal:big")] == ["ProposalMade", "ProposalQueued"]
+    # the same cycle again (a retry): nothing is ordered twice
+    before = store.count_events()
+    run_cycle(store, [order("p1", 24)], MinimalGate())
+    catch_up(store)
+    row = positions(store, sku=SKU, site=STORE)[0]
+    assert row["on_order"] == 24 and row["in_transit"] == 20
+    assert store.count_events() - before == 3  # only facts: made, approved, executed (duplicate command)
+    # a person approves the queued one: executed exactly once, even if approved twice
+    approve_and_execute(store, report.waiting, by="alice", reason="season start")
+    approve_and_execute(store, report.waiting, by="alice", reason="double click")
+    catch_up(store)
+    assert positions(store, sku=SKU, site="STORE-LYON-03")[0]["on_order"] == 100_000
+
+
+def test_refused_command_is_recorded_as_failed():
+    store = world()
+    report = run_cycle(store, [transfer("t-too-big", 80)], MinimalGate())
+    assert report.failed and "available" in report.failed[0][1]
+    assert [e.type for e in store.read_stream("proposal:t-too-big")][-1] == "ProposalFailed"
+
+
+def test_kill_switch_queues_everything():
+    store = world()
+    report = run_cycle(store, [order("k", 1)], MinimalGate(kill_switch=True))
+    assert report.queued == 1 and not report.executed
+
+
+def test_replenishment_agent_builds_orders_and_transfers():
+    rows = ReplenishmentRows(sku=[SKU, SKU], site=[DC, STORE], supplier=[SUPPLIER, None], source_site=[None, DC],
+                             unit_cost=np.array([1.2, 1.2]), lead_time_days=np.array([5.0, 1.0]))
+    proposals = ReplenishmentAgent().propose(rows, np.array([0, 1]), np.array([48, 0]), day_label="D1",
+                                             explain=lambda r: {"formula": "S - IP"})
+    assert len(proposals) == 1 and proposals[0].action == "PlacePurchaseOrder"
+    assert proposals[0].provenance["formula"] == "S - IP" and proposals[0].value == 57.6
+
+
+def test_fair_share_never_overallocates():
+    allocated = AllocationAgent.fair_share(np.array([10, 30, 0, 5]), np.array([0, 0, 0, 1]), np.array([20, 100]))
+    assert allocated.tolist()[:3] == [5, 15, 0] and allocated[3] == 5
+    odd = AllocationAgent.fair_share(np.array([3, 3, 3]), np.array([0, 0, 0]), np.array([7]))
+    assert odd.sum() == 7 and odd.max() - odd.min() <= 1
+
+
+def test_supply_agent_learns_lead_times_and_flags_late_orders():
+    agent = SupplyChainAgent(prior_receipts=2)
+    for lt in (6, 7, 8, 7):
+        agent.observe_receipt("SUP->DC", lt, on_time=lt <= 7, in_full=True)
+    mean, sd = agent.lead_time("SUP->DC", quoted_mean=5)
+    assert 6.0 < mean < 7.0 and sd > 0
+    card = agent.scorecard()[0]
+    assert card.receipts == 4 and card.on_time_in_full == 0.75
+    late = SupplyChainAgent.late_orders(np.array([3, 10, 3]), today=6, open_qty=np.array([5, 5, 0]))
+    assert late.tolist() == [0]
+
+
+def test_inventory_agent_projects_stockouts_and_spikes():
+    risk = InventoryAgent.projected_stockouts(np.array([5.0, 50.0]), np.array([2.0, 2.0]), np.array([4.0, 4.0]))
+    assert risk.rows.tolist() == [0]
+    spikes = InventoryAgent.demand_spikes(np.array([30.0, 6.0]), np.array([5.0, 5.0]), np.array([2.0, 2.0]))
+    assert spikes.tolist() == [0]

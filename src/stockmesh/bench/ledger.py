@@ -763,15 +763,24 @@ def peer_eventsourcing(source_db: Path, work: Path, *, batch_last: int, single_f
 # ------------------------------------------------------------------------------------------------
 
 # Runs in the child: only the store and the runner are imported, so the RSS is the replay's own.
+# Linux keeps ru_maxrss across fork and exec, so a child of a big process would report at least the
+# parent's size: the parent spawns this child before it has run any phase (see ``run``), and the
+# child also reports VmHWM (the peak RSS of its own address space, which exec does reset).
 _REPLAY_CHILD = """
 import json, resource, sys, time
 from stockmesh.ledger.sqlite import SqliteEventStore
 from stockmesh.projections.runner import replay
+def hwm_kib():
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+baseline_hwm = hwm_kib()
 store = SqliteEventStore(sys.argv[1])
-done = [0]
 def progress(n):
-    done[0] += n
     print("P", n, flush=True)
 started = time.perf_counter()
 events = replay(store, progress=progress)
@@ -779,81 +788,120 @@ seconds = time.perf_counter() - started
 store.close()
 print("R", json.dumps({"events": events, "seconds": seconds,
                        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                       "rss_after_imports_kib": baseline}), flush=True)
+                       "rss_after_imports_kib": baseline, "vm_hwm_kib": hwm_kib(),
+                       "vm_hwm_after_imports_kib": baseline_hwm}), flush=True)
+"""
+
+_BUILD_CHILD = """
+import json, sys
+from pathlib import Path
+from stockmesh.bench.ledger import build_large_ledger
+db, target, skus, sites, seed, chunk_lines = sys.argv[1:7]
+def progress(n):
+    print("P", n, flush=True)
+out = build_large_ledger(Path(db), int(target), skus=int(skus), sites=int(sites), seed=int(seed),
+                         chunk_lines=int(chunk_lines), progress=progress)
+print("R", json.dumps(out), flush=True)
 """
 
 
-def replay_in_subprocess(db: Path, total: int, ui: Ui) -> dict[str, Any]:
-    """``replay`` of the SQLite ledger ``db`` in a fresh interpreter; its own time and peak RSS."""
+def _run_child(code: str, args: Sequence[str], total: int, description: str, ui: Ui) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; it prints ``P <n>`` progress lines and ``R <json>``."""
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     result: dict[str, Any] | None = None
-    with ui.task(f"replay of {total:,} events in a fresh process", total) as advance:
-        proc = subprocess.Popen([sys.executable, "-c", _REPLAY_CHILD, str(db)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
+    with ui.task(description, total) as advance, tempfile.TemporaryFile(mode="w+") as errors:
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=errors,
+                                text=True, env=env)
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith("P "):
                 advance(int(line.split()[1]))
             elif line.startswith("R "):
                 result = json.loads(line[2:])
-        stderr = proc.stderr.read() if proc.stderr else ""
         if proc.wait() != 0 or result is None:
-            raise RuntimeError(f"the replay subprocess failed ({proc.returncode}): {stderr[-2000:]}")
+            errors.seek(0)
+            raise RuntimeError(f"{description}: the subprocess failed ({proc.returncode}): {errors.read()[-3000:]}")
     return result
 
 
-def large_replay(cfg: BenchConfig, work: Path, ui: Ui) -> dict[str, Any]:
-    """Build a ledger of ``cfg.replay_events`` events by ingesting chunks of ``cfg.chunk_lines``
-    commands (``update_views=False``), then replay it in a fresh subprocess."""
+def build_large_ledger(db: Path, target_events: int, *, skus: int, sites: int, seed: int, chunk_lines: int,
+                       progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Build a SQLite ledger of ~``target_events`` events: generate ``chunk_lines`` commands at a
+    time and ingest each chunk (``update_views=False``), one transaction per chunk."""
     from stockmesh.ledger.sqlite import SqliteEventStore
     from stockmesh.service.ingest import ingest_file
 
-    db = work / "large.db"
-    chunk = work / "chunk.jsonl"
-    gen = CommandGenerator(cfg.skus, cfg.sites, seed=cfg.seed + 1, prefix="m")
+    chunk = db.with_name(db.name + ".chunk.jsonl")
+    gen = CommandGenerator(skus, sites, seed=seed, prefix="m")
     store = SqliteEventStore(str(db))
     store.init()
     events = commands = chunks = 0
     generate_s = ingest_s = 0.0
     try:
-        with ui.task(f"building a {cfg.replay_events:,}-event ledger in chunks of {cfg.chunk_lines:,} lines",
-                     cfg.replay_events) as advance:
-            while events < cfg.replay_events:
-                started = time.perf_counter()
-                n_commands, n_events = gen.write(chunk, cfg.replay_events - events, max_lines=cfg.chunk_lines)
-                generate_s += time.perf_counter() - started
-                started = time.perf_counter()
-                report = ingest_file(store, chunk, update_views=False)
-                ingest_s += time.perf_counter() - started
-                if report.events != n_events or report.rejected:
-                    raise RuntimeError(f"chunk {chunks + 1} did not apply as generated")
-                events += n_events
-                commands += n_commands
-                chunks += 1
-                advance(n_events)
-                gc.collect()
+        while events < target_events:
+            started = time.perf_counter()
+            n_commands, n_events = gen.write(chunk, target_events - events, max_lines=chunk_lines)
+            generate_s += time.perf_counter() - started
+            started = time.perf_counter()
+            report = ingest_file(store, chunk, update_views=False)
+            ingest_s += time.perf_counter() - started
+            if report.events != n_events or report.rejected:
+                raise RuntimeError(f"chunk {chunks + 1} did not apply as generated")
+            events += n_events
+            commands += n_commands
+            chunks += 1
+            if progress:
+                progress(n_events)
+            del report
+            gc.collect()
     finally:
         store.close()
         chunk.unlink(missing_ok=True)
-    result = replay_in_subprocess(db, events, ui)
+    return {"events": events, "commands": commands, "chunks": chunks, "chunk_lines": chunk_lines,
+            "generate_seconds": generate_s, "build_ingest_seconds": ingest_s,
+            "build_append_events_per_s": events / ingest_s if ingest_s else None,
+            "build_process_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def large_replay(cfg: BenchConfig, work: Path, ui: Ui) -> dict[str, Any]:
+    """Build a ledger of ``cfg.replay_events`` events in chunks of ``cfg.chunk_lines`` commands (in a
+    subprocess, so this process stays small), then replay it in a fresh subprocess that reports
+    its own peak RSS."""
+    db = work / "large.db"
+    built = _run_child(_BUILD_CHILD, [str(db), str(cfg.replay_events), str(cfg.skus), str(cfg.sites),
+                                      str(cfg.seed + 1), str(cfg.chunk_lines)], cfg.replay_events,
+                       f"building a {cfg.replay_events:,}-event ledger in chunks of {cfg.chunk_lines:,} commands",
+                       ui)
+    parent_rss = _current_rss_mib()
+    result = _run_child(_REPLAY_CHILD, [str(db)], built["events"],
+                        f"replay of {built['events']:,} events in a fresh process", ui)
     size = sum(p.stat().st_size for p in work.glob("large.db*"))
+    kib = 1024
     return {
-        "events": events,
-        "commands": commands,
-        "chunks": chunks,
-        "chunk_lines": cfg.chunk_lines,
-        "generate_seconds": generate_s,
-        "build_ingest_seconds": ingest_s,
-        "build_append_events_per_s": events / ingest_s if ingest_s else None,
+        **built,
         "db_bytes": size,
         "replay_seconds": result["seconds"],
         "replay_events_per_s": result["events"] / result["seconds"],
         "replayed_events": result["events"],
-        "peak_rss_mib": result["peak_rss_kib"] / 1024,
-        "rss_after_imports_mib": result["rss_after_imports_kib"] / 1024,
+        "peak_rss_mib": result["peak_rss_kib"] / kib,
+        "rss_after_imports_mib": result["rss_after_imports_kib"] / kib,
+        "vm_hwm_mib": result["vm_hwm_kib"] / kib if result.get("vm_hwm_kib") else None,
+        "vm_hwm_after_imports_mib": (result["vm_hwm_after_imports_kib"] / kib
+                                     if result.get("vm_hwm_after_imports_kib") else None),
+        "parent_rss_at_spawn_mib": parent_rss,
     }
+
+
+def _current_rss_mib() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -893,6 +941,28 @@ def _drop_schema(url: str, schema: str) -> None:
 # The whole benchmark
 # ------------------------------------------------------------------------------------------------
 
+METHOD_NOTES = [
+    "Every run starts from fresh database files (SQLite in a temp dir; PostgreSQL in a new schema, dropped after).",
+    "batched append: ingest_file(update_views=False) of the generated JSON-lines file, one transaction; "
+    "reading and validating the file is included.",
+    "catch-up: catch_up() over the new ledger; replay: replay() (reset the read models, fold everything again).",
+    "end-to-end: ingest_file() with the read models, into another fresh database.",
+    "single-command append: execute() of one command at a time (receipts and sales, one event each), "
+    "parsed beforehand; each its own transaction.",
+    "ReserveStock latency: after one batch of receipts gives 2,000 positions ample stock, each ReserveStock "
+    "is executed alone and timed with perf_counter_ns around execute().",
+    "floor: the same event rows (all 11 columns, read back from the run's ledger) inserted with "
+    "sqlite3 executemany in one transaction into a table with the same UNIQUE(stream_id, version) index; "
+    "WAL, synchronous=NORMAL, cache_size=-65536 like the store; only the inserts and the commit are timed.",
+    "peer: eventsourcing with PERSISTENCE_MODULE=eventsourcing.sqlite on a file DB, appending the same events "
+    "(one aggregate per stockmesh stream; each event carries the stockmesh type and data).",
+    "ratios to targets are medians of per-run ratios (both sides measured in the same run).",
+    "large replay: the ledger is built in a subprocess (chunks of --chunk-lines commands, one ingest each), "
+    "then replay() runs in a fresh subprocess that reports ru_maxrss and VmHWM; both are spawned before any "
+    "other phase, while the parent is small (Linux carries ru_maxrss over fork and exec).",
+]
+
+
 def command_line(argv: Sequence[str] | None = None) -> str:
     """The run as the equivalent ``stockmesh bench ledger ...`` command line."""
     args = list(argv if argv is not None else sys.argv)
@@ -918,10 +988,20 @@ def run(cfg: BenchConfig, ui: Ui | None = None, *, argv: Sequence[str] | None = 
         "argv": [sys.executable, *(argv if argv is not None else sys.argv)],
         "machine": machine_info(),
         "config": asdict(cfg),
-        "notes": [],
+        "notes": METHOD_NOTES,
     }
     base = Path(tempfile.mkdtemp(prefix="stockmesh-bench-", dir=cfg.tmp_dir))
     try:
+        # First, while this process is still small: its children inherit its ru_maxrss.
+        if cfg.replay_events > 0:
+            work = base / "large"
+            work.mkdir()
+            try:
+                result["large_replay"] = large_replay(cfg, work, ui)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        else:
+            result["large_replay"] = {"skipped": "--replay-events 0"}
         with ui.task("generating the SQLite workload", cfg.events) as advance:
             wl = build_workload(base / "batch.jsonl", cfg, cfg.events, seed=cfg.seed, progress=advance)
         result["workload"] = {
@@ -934,15 +1014,6 @@ def run(cfg: BenchConfig, ui: Ui | None = None, *, argv: Sequence[str] | None = 
             result["postgres"] = _pg_runs(cfg, base, ui, wl)
         else:
             result["postgres"] = {"skipped": "--no-pg"}
-        if cfg.replay_events > 0:
-            work = base / "large"
-            work.mkdir()
-            try:
-                result["large_replay"] = large_replay(cfg, work, ui)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-        else:
-            result["large_replay"] = {"skipped": "--replay-events 0"}
     finally:
         shutil.rmtree(base, ignore_errors=True)
     result["bench_process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -1197,7 +1268,9 @@ def render(result: dict[str, Any], console: Any = None) -> None:
                       _fmt(large["build_append_events_per_s"]), "1 run", "events/s")
         table.add_row("large ledger: replay in a fresh process", _fmt(large["replay_events_per_s"]), "1 run",
                       "events/s")
-        table.add_row("large ledger: replay peak RSS", _fmt(large["peak_rss_mib"]), "1 run", "MiB")
+        table.add_row("large ledger: replay peak RSS (ru_maxrss)", _fmt(large["peak_rss_mib"]), "1 run", "MiB")
+        if large.get("vm_hwm_mib"):
+            table.add_row("large ledger: replay peak RSS (VmHWM)", _fmt(large["vm_hwm_mib"]), "1 run", "MiB")
     console.print(table)
     if pg and "skipped" in pg:
         console.print(f"PostgreSQL: skipped ({pg['skipped']})")

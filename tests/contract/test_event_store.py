@@ -221,3 +221,12 @@ def test_facts_and_outbox_commit_with_the_commands(store):
     assert store.read_stream("proposal:P-2") == []
     assert len(store.outbox_entries(status=None)) == 1
     assert verify_chain(store.read_all(), store.head()).ok
+
+
+def test_streams_written_without_being_read_keep_their_versions(store):
+    # ReceivePurchaseOrder decides from the order's stream and writes the stock stream unread
+    execute(store, network() + [c("PlacePurchaseOrder", po_id="PO-9", sku=SKU, site=STORE, supplier=SUPPLIER,
+                                  qty=10)])
+    execute(store, [c("ReceivePurchaseOrder", po_id="PO-9", qty=4)])
+    execute(store, [c("ReceivePurchaseOrder", po_id="PO-9", qty=6)])
+    assert [e.version for e in store.read_stream(f"stock:{SKU}@{STORE}")] == [1, 2, 3]

@@ -15,6 +15,7 @@ from stockmesh.entrypoints import (
     cli_integration,
     cli_ledger,
     cli_policy,
+    cli_sim,
 )
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(cli_forecast.app, name="forecast")
 cli_api.register(app)
 cli_governance.register(app)
 cli_integration.register(app)
+cli_sim.register(app)
 
 
 def main() -> None:

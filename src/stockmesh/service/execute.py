@@ -190,7 +190,9 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             occurred_at = command.occurred_at or now
             start = len(new_events)
             for stream_id, event in decision:
-                version, state = states[stream_id] if stream_id in states else (0, get(stream_id))
+                if stream_id not in states:
+                    get(stream_id)  # a stream decide wrote without reading: load its version
+                version, state = states[stream_id]
                 states[stream_id] = (version + 1, evolve(stream_id, state, event))
                 new_events.append(NewEvent(stream_id, event.type, event.schema_version,
                                            dumps(event, option=orjson.OPT_SORT_KEYS).decode(), meta_text,

@@ -238,6 +238,10 @@ class SimulatedWorld:
             self.stock_by_expiry[slot] -= taken
             remaining -= taken
 
+    def within_lane_capacity(self, rows: np.ndarray, quantity: np.ndarray) -> np.ndarray:
+        """What of ``quantity`` the rows' lanes can carry today (what the world would ship)."""
+        return self._within_lane_capacity(rows, quantity)
+
     def _within_lane_capacity(self, rows: np.ndarray, quantity: np.ndarray) -> np.ndarray:
         """Scale the day's quantities down, proportionally, on lanes whose capacity they exceed."""
         spec = self.spec

@@ -1,0 +1,230 @@
+"""The twin run through the real agent loop and the ledger.
+
+Each day the simulated world (the stand-in for WMS, ERP, POS and suppliers) reports what
+physically happened: receipts of purchase orders and transfers, sales, expiries. A recorder writes
+them to the ledger as commands. Then the agents decide: the policy numerics give per-row order
+quantities, the AllocationAgent shares a short DC fairly, the ReplenishmentAgent turns quantities
+into proposals with provenance, and the loop resolves conflicts, asks the governance gate and
+executes approved proposals as ledger commands (``PlacePurchaseOrder``, ``DispatchTransfer``).
+Only what the ledger executed is handed back to the world, so the world and the ledger hold the
+same stock at every step (a test checks it row by row). The AuditAgent records each order's
+outcome (received quantity, lead time) on its proposal when it arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stockmesh.adapters.simulated.spec import WorldSpec
+from stockmesh.adapters.simulated.world import Observation, SimulatedWorld
+from stockmesh.agents.allocation import AllocationAgent
+from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
+from stockmesh.agents.supply import SupplyChainAgent
+from stockmesh.domain.commands import Command, parse_command
+from stockmesh.domain.proposals import Proposal, ProposalOutcomeRecorded
+from stockmesh.ledger.port import EventStore
+from stockmesh.service.execute import Fact, execute
+from stockmesh.service.loop import CycleReport, Gate, approve_and_execute, run_cycle
+from stockmesh.simulation.policies.base import Decision, Policy
+
+
+@dataclass
+class _Order:
+    kind: str  # "po" | "transfer"
+    doc_id: str
+    proposal_id: str
+    row: int
+    qty: int
+    placed_day: int
+    arrival_day: int
+    lane: str
+
+
+@dataclass
+class LedgerRunStats:
+    proposals: int = 0
+    approved: int = 0
+    queued: int = 0
+    approved_by_planner: int = 0
+    rejected: int = 0
+    superseded: int = 0
+    failed: int = 0
+    executed: int = 0
+    commands: int = 0
+    events_before: int = 0
+    events_after: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class LedgerTwin:
+    """Drives one ``SimulatedWorld`` with ``policy`` through the agent loop onto ``store``."""
+
+    def __init__(self, spec: WorldSpec, policy: Policy, store: EventStore, gate: Gate, *,
+                 planner_approves: bool = True, run_id: str = "run") -> None:
+        self.spec = spec
+        self.policy = policy
+        self.store = store
+        self.gate = gate
+        self.planner_approves = planner_approves
+        self.run_id = run_id
+        self.world = SimulatedWorld(spec)
+        self.stats = LedgerRunStats()
+        self.supply = SupplyChainAgent()
+        self.replenishment = ReplenishmentAgent()
+        self.decisions: dict[str, dict[str, Any]] = {}
+        n = spec.n_rows
+        self.sku = [spec.sku_ids[i] for i in spec.row_sku]
+        self.site = [spec.site_ids[i] for i in spec.row_site]
+        self.supplier = [spec.supplier_ids[s] if s >= 0 else None for s in spec.row_supplier]
+        self.source = [self.site[p] if p >= 0 else None for p in spec.row_parent]
+        self.lane_name = [f"{self.supplier[r] or self.source[r]}->{self.site[r]}" for r in range(n)]
+        self.rows = ReplenishmentRows(sku=self.sku, site=self.site, supplier=self.supplier, source_site=self.source,
+                                      unit_cost=spec.unit_cost, lead_time_days=spec.lane_lead_time_mean[spec.row_lane])
+        self.book: dict[int, list[_Order]] = defaultdict(list)  # arrival day -> orders
+        self._last_sold = np.zeros(n, dtype=np.int64)
+        self._last_expired = np.zeros(n, dtype=np.int64)
+        self._flushed_day = -1
+        self._keys = 0
+        self.dates = [spec_start(spec) + dt.timedelta(days=d - spec.history_days) for d in range(spec.n_days + 1)]
+
+    # ------------------------------------------------------------------------------ recording
+    def _key(self, label: str) -> str:
+        self._keys += 1
+        return f"{self.run_id}:{label}:{self._keys}"
+
+    def _iso(self, day: int) -> str:
+        return f"{self.dates[day].isoformat()}T12:00:00+00:00"
+
+    def setup(self) -> None:
+        """Register SKUs and sites, and receive the opening stock."""
+        spec = self.spec
+        commands: list[dict[str, Any]] = []
+        for s, sku in enumerate(spec.sku_ids):
+            rows = np.flatnonzero(spec.row_sku == s)
+            commands.append({"command": "RegisterSku", "sku": sku, "unit_cost": round(float(spec.unit_cost[rows[0]]), 4),
+                             "pack_size": int(spec.pack_size[rows[0]])})
+        for supplier in spec.supplier_ids:
+            commands.append({"command": "RegisterSite", "site": supplier, "kind": "supplier"})
+        for s, site in enumerate(spec.site_ids):
+            commands.append({"command": "RegisterSite", "site": site, "kind": "store" if spec.site_is_store[s] else "dc"})
+        day = self.world.day
+        for row in np.flatnonzero(spec.initial_on_hand > 0):
+            commands.append({"command": "ReceiveStock", "sku": self.sku[row], "site": self.site[row],
+                             "qty": int(spec.initial_on_hand[row]), "occurred_at": self._iso(day)})
+        self.stats.events_before = self.store.count_events()
+        self._execute([parse_command({**c, "idempotency_key": self._key("setup")}) for c in commands])
+
+    def _execute(self, commands: list[Command], facts: list[Fact] | None = None) -> None:
+        if not commands and not facts:
+            return
+        execute(self.store, commands, facts=facts or (), metadata={"source": "twin", "run": self.run_id})
+        self.stats.commands += len(commands)
+
+    def _record_physical_day(self, day: int) -> None:
+        """Receipts, sales and expiries of ``day`` as the world reports them, before any decision."""
+        totals = self.world.totals
+        when = self._iso(day)
+        commands: list[Command] = []
+        facts: list[Fact] = []
+        for order in self.book.pop(day, []):
+            receipt = {"command": "ReceivePurchaseOrder", "po_id": order.doc_id} if order.kind == "po" else {
+                "command": "ReceiveTransfer", "transfer_id": order.doc_id}
+            commands.append(parse_command({**receipt, "qty": order.qty, "occurred_at": when,
+                                           "idempotency_key": f"{self.run_id}:receipt:{order.doc_id}"}))
+            lead_time = day - order.placed_day
+            self.supply.observe_receipt(order.lane, lead_time, on_time=lead_time <= self.rows.lead_time_days[order.row]
+                                        + 0.5, in_full=True)
+            facts.append(Fact(f"proposal:{order.proposal_id}", ProposalOutcomeRecorded(outcome={
+                "received_qty": order.qty, "received_at": when, "lead_time_days": lead_time,
+                "document": order.doc_id}), {"source": "audit"}, when))
+        sold = totals.flow_sold - self._last_sold
+        self._last_sold = totals.flow_sold.copy()
+        for row in np.flatnonzero(sold):
+            commands.append(parse_command({"command": "ShipStock", "sku": self.sku[row], "site": self.site[row],
+                                           "qty": int(sold[row]), "occurred_at": when,
+                                           "idempotency_key": f"{self.run_id}:sale:{day}:{row}"}))
+        expired = totals.flow_expired - self._last_expired
+        self._last_expired = totals.flow_expired.copy()
+        for row in np.flatnonzero(expired):
+            commands.append(parse_command({"command": "AdjustStock", "sku": self.sku[row], "site": self.site[row],
+                                           "delta": -int(expired[row]), "reason": "expired: shelf life reached",
+                                           "occurred_at": when,
+                                           "idempotency_key": f"{self.run_id}:expiry:{day}:{row}"}))
+        self._execute(commands, facts)
+
+    # ------------------------------------------------------------------------------ deciding
+    def _feasible(self, rows: np.ndarray, quantity: np.ndarray) -> np.ndarray:
+        """What the world can really ship: whole packs, a short DC shared fairly, lane capacity."""
+        spec, world = self.spec, self.world
+        pack = spec.pack_size[rows]
+        quantity = (np.ceil(np.maximum(quantity, 0) / pack) * pack).astype(np.int64)
+        from_dc = spec.row_parent[rows] >= 0
+        if from_dc.any():
+            parents = spec.row_parent[rows[from_dc]]
+            quantity[from_dc] = AllocationAgent.fair_share(quantity[from_dc], parents, world.on_hand.astype(np.float64))
+        quantity = world.within_lane_capacity(rows, quantity)
+        return ((quantity // pack) * pack).astype(np.int64)
+
+    def decide(self, observation: Observation, rows: np.ndarray) -> np.ndarray:
+        day = observation.day
+        if day != self._flushed_day:
+            self._record_physical_day(day)
+            self._flushed_day = day
+        decision: Decision = self.policy.decide(observation, rows)
+        quantity = self._feasible(rows, decision.order_quantity)
+        label = f"{self.run_id}-D{day:04d}"
+        proposals = self.replenishment.propose(self.rows, rows, quantity, day_label=label, explain=decision.explain,
+                                               policy_version=f"{decision.policy}-v1")
+        report = run_cycle(self.store, proposals, self.gate, occurred_at=self._iso(day),
+                           metadata={"source": "agents", "run": self.run_id})
+        executed = list(report.executed)
+        if report.waiting and self.planner_approves:
+            # the simulated planner reviews the queue the same day and approves it
+            late = approve_and_execute(self.store, report.waiting, by="sim-planner", reason="reviewed in the twin",
+                                       occurred_at=self._iso(day), metadata={"source": "planner", "run": self.run_id})
+            executed += late.executed
+            self.stats.approved_by_planner += len(late.executed)
+        self._account(report)
+        out = np.zeros(rows.shape[0], dtype=np.int64)
+        position = {int(r): i for i, r in enumerate(rows)}
+        lead_times = self.spec.lead_time_draw[day]
+        for p in executed:
+            row = int(p.proposal_id.rsplit("-R", 1)[1])
+            out[position[row]] = p.qty
+            kind, doc = ("po", p.command["po_id"]) if p.action == "PlacePurchaseOrder" else (
+                "transfer", p.command["transfer_id"])
+            arrival = day + int(lead_times[row])
+            self.book[arrival].append(_Order(kind, doc, p.proposal_id, row, p.qty, day, arrival, self.lane_name[row]))
+        return out
+
+    def _account(self, report: CycleReport) -> None:
+        s = self.stats
+        s.proposals += report.made
+        s.approved += report.approved
+        s.queued += report.queued
+        s.rejected += report.rejected
+        s.superseded += report.superseded
+        s.failed += len(report.failed)
+        s.executed += len(report.executed)
+        s.failures.extend(error for _, error in report.failed[:3])
+
+    def run(self, on_day: Callable[[int], None] | None = None) -> SimulatedWorld:
+        self.setup()
+        self.world.run(self.decide, on_day)
+        # every day's receipts, sales and expiries were recorded before that day's decisions;
+        # orders due after the horizon stay on order, as they do in the world
+        self.stats.events_after = self.store.count_events()
+        return self.world
+
+
+def spec_start(spec: WorldSpec) -> dt.date:
+    dates = spec.meta.get("dates") if isinstance(getattr(spec, "meta", None), dict) else None
+    if dates:
+        return dates[spec.history_days]  # type: ignore[no-any-return]
+    return dt.date(2024, 1, 1)

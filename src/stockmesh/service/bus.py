@@ -61,9 +61,9 @@ def site_token(site: str | None) -> str:
     return "".join(_SUBJECT_ESCAPES.get(ch, ch) for ch in site)
 
 
-def subject_for(topic: str, site: str | None) -> str:
+def subject_for(topic: str, site: str | None, root: str = SUBJECT_ROOT) -> str:
     """``stockmesh.<topic>.<site>``: e.g. ``stockmesh.purchase_order.placed.STORE-LYON-02``."""
-    return f"{SUBJECT_ROOT}.{topic}.{site_token(site)}"
+    return f"{root}.{topic}.{site_token(site)}"
 
 
 def subject_matches(pattern: str, subject: str) -> bool:

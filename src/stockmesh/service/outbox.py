@@ -35,7 +35,7 @@ from stockmesh.domain import commands as cmd
 from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import OutboxEntry, OutboxMessage
-from stockmesh.service.bus import Bus, BusUnavailable, subject_for, subject_matches
+from stockmesh.service.bus import SUBJECT_ROOT, Bus, BusUnavailable, subject_for, subject_matches
 from stockmesh.service.execute import Outcome, execute
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,8 @@ class OutboxRelay:
                  bus: Bus | None = None, max_attempts: int = 10, call_attempts: int = 3,
                  retry_wait: Callable[[RetryCallState], float] | None = None,
                  call_wait: Callable[[RetryCallState], float] | None = None,
-                 batch_size: int = 500, clock: Callable[[], datetime] = _now) -> None:
+                 batch_size: int = 500, clock: Callable[[], datetime] = _now,
+                 subject_root: str = SUBJECT_ROOT) -> None:
         if max_attempts < 1 or call_attempts < 1:
             raise InvalidInput("attempts must be at least 1", field="max_attempts")
         self.store = store
@@ -142,6 +143,7 @@ class OutboxRelay:
         self.call_wait = call_wait or wait_random_exponential(multiplier=0.05, max=1)
         self.batch_size = batch_size
         self.clock = clock
+        self.subject_root = subject_root
 
     # -- routing ----------------------------------------------------------------------------
     def sinks_for(self, topic: str) -> list[Sink]:
@@ -202,7 +204,7 @@ class OutboxRelay:
             for entry, _ in ready:
                 self._delivered(entry, report)
             return report
-        results = self.bus.publish_many([(subject_for(m.topic, m.site), m.raw, m.message_id) for _, m in ready])
+        results = self.bus.publish_many([(subject_for(m.topic, m.site, self.subject_root), m.raw, m.message_id) for _, m in ready])
         for (entry, _), result in zip(ready, results, strict=True):
             if isinstance(result, BusUnavailable):
                 report.deferred += 1

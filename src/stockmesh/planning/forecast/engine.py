@@ -12,14 +12,20 @@ Series are processed in chunks of rows so that memory stays bounded for 100k ser
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from stockmesh.domain.errors import InvalidInput
+from stockmesh.planning.forecast.auto_models import (
+    DEFAULT_EXPENSIVE_MODELS,
+    ExpensiveBudget,
+    pick_expensive_rows,
+    run_expensive_models,
+)
 from stockmesh.planning.forecast.censoring import impute_censored
-from stockmesh.planning.forecast.classify import CLASSES, classify_demand
+from stockmesh.planning.forecast.classify import CLASSES, SMOOTH, classify_demand
 from stockmesh.planning.forecast.conformal import conformal_offsets, quantile_forecasts
 from stockmesh.planning.forecast.metrics import (
     Accuracy,
@@ -38,6 +44,7 @@ from stockmesh.planning.forecast.selection import (
     candidate_mask,
     choose_models,
     pointwise_losses,
+    reselect_with_expensive,
     window_scores,
 )
 
@@ -48,13 +55,29 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class ForecastSettings:
-    """How models are chosen and scored."""
+    """How models are chosen and scored.
+
+    ``expensive_models`` (statsforecast's AutoETS, AutoTheta, AutoARIMA; needs the ``[forecast]``
+    extra) are tried on at most ``expensive_share`` of the series, the smooth and erratic ones where
+    the cheap models did worst, and only for ``expensive_seconds`` of wall-clock time per call.
+    ``expensive_models=()`` keeps to the cheap models.
+    """
 
     horizon: int
     selection_windows: int = 3
     metric: Metric = "rmsse"
     switch_z: float = SWITCH_Z
     quantile_levels: tuple[float, ...] = QUANTILE_LEVELS
+    expensive_models: tuple[str, ...] = DEFAULT_EXPENSIVE_MODELS
+    expensive_share: float = 0.01
+    expensive_seconds: float = 15.0
+
+    def budget(self) -> ExpensiveBudget | None:
+        """A fresh expensive-model budget for one call (``None`` when nothing may be spent)."""
+        try:
+            return ExpensiveBudget.start(self.expensive_models, self.expensive_share, self.expensive_seconds)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="expensive_models") from exc
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -223,13 +246,7 @@ def forecast_series(
     """
     config = settings or ForecastSettings(horizon=horizon)
     if config.horizon != horizon:
-        config = ForecastSettings(
-            horizon=horizon,
-            selection_windows=config.selection_windows,
-            metric=config.metric,
-            switch_z=config.switch_z,
-            quantile_levels=config.quantile_levels,
-        )
+        config = replace(config, horizon=horizon)
     panel = _as_panel(history, freq, censored, promotions)
     if panel.n_series == 0:
         raise InvalidInput("there is no series to forecast")
@@ -248,11 +265,12 @@ def forecast_series(
     names: list[str] = []
     defaults_seen: dict[str, str] = {}
     n_models = len(cheap_model_names(panel.season_length)["smooth"]) * 2
+    budget = config.budget() if windows else None
     for rows in _chunks(panel.n_series, n_models, len(cutoffs), horizon):
         whole = panel.n_series == rows.stop - rows.start
         chunk = panel if whole else panel.take(np.arange(rows.start, rows.stop), trim=False)
         part, names, defaults = _forecast_chunk(
-            chunk, cutoffs, config, lead, None if future is None else future[rows]
+            chunk, cutoffs, config, lead, None if future is None else future[rows], budget
         )
         parts.append(part)
         defaults_seen.update(defaults)
@@ -283,6 +301,7 @@ def forecast_series(
             "class_defaults": defaults_seen,
             "censored_periods": int(panel.censored.sum()) if panel.censored is not None else 0,
             "candidates": cheap_model_names(panel.season_length),
+            "expensive": None if budget is None else budget.describe(),
             "residuals_per_series": merged["n_residuals"],
             "notes": list(panel.notes)
             + ([] if windows else ["history too short for any validation window: class defaults used"]),
@@ -296,6 +315,7 @@ def _forecast_chunk(
     config: ForecastSettings,
     lead: int,
     future_promotions: np.ndarray | None,
+    budget: ExpensiveBudget | None = None,
 ) -> tuple[dict[str, np.ndarray], list[str], dict[str, str]]:
     horizon, n_series = config.horizon, panel.n_series
     cleaned, uplift = _prepare(panel, learn_until=panel.n_periods)
@@ -309,14 +329,33 @@ def _forecast_chunk(
     if n_windows:
         window_cutoffs = cutoffs[:-1]
         actual = _actuals(panel, window_cutoffs, horizon)
-        validation = stack[:, :, :n_windows, :]
         factor = _promotion_factor(panel, uplift, window_cutoffs, horizon)
-        if factor is not None:
-            validation = validation * factor[None]
-        residuals = actual[None] - validation
-        flat = residuals.reshape(len(names), n_series, -1)
-        losses = np.stack([pointwise_losses(flat[index], config.metric) for index in range(len(names))])
+
+        def _window_losses(forecasts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            validation = forecasts[:, :, :n_windows, :]
+            if factor is not None:
+                validation = validation * factor[None]
+            flat = (actual[None] - validation).reshape(forecasts.shape[0], n_series, -1)
+            losses = np.stack([pointwise_losses(part, config.metric) for part in flat])
+            return validation, flat, losses
+
+        validation, flat, losses = _window_losses(stack)
         chosen, defaults = choose_models(losses, classes, allowed, scales, config.metric, config.switch_z)
+        if budget is not None:
+            extra, evaluated = _expensive_forecasts(
+                budget, cleaned, cutoffs, panel.season_length, losses, allowed, classes, scales, config
+            )
+            extra_validation, extra_flat, extra_losses = _window_losses(extra)
+            n_cheap = len(names)
+            names = [*names, *budget.models]
+            stack = np.concatenate([stack, extra])
+            validation = np.concatenate([validation, extra_validation])
+            flat = np.concatenate([flat, extra_flat])
+            losses = np.concatenate([losses, extra_losses])
+            chosen = reselect_with_expensive(
+                losses, chosen, np.flatnonzero(evaluated), np.arange(n_cheap, len(names)), classes, scales,
+                config.metric, config.switch_z,
+            )
         scores = window_scores(losses[chosen, rows], config.metric)
         chosen_residuals = flat[chosen, rows]
         cv_score = scores / np.where(scales.usable, _metric_scale(scales, config.metric), np.nan)
@@ -357,6 +396,33 @@ def _forecast_chunk(
         part["uplift"] = uplift.factor
     class_defaults = {CLASSES[index]: names[model] for index, model in enumerate(defaults) if model >= 0}
     return part, names, class_defaults
+
+
+def _expensive_forecasts(
+    budget: ExpensiveBudget,
+    cleaned: np.ndarray,
+    cutoffs: np.ndarray,
+    season_length: int,
+    losses: np.ndarray,
+    allowed: np.ndarray,
+    classes: np.ndarray,
+    scales: Any,
+    config: ForecastSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The budget's expensive models ``(n_expensive, n_series, n_cutoffs, horizon)`` (NaN where not
+    run) on the series where even the best cheap smooth-demand model scored worst in ``losses``."""
+    scores = np.stack([window_scores(loss, config.metric) for loss in losses], axis=1)
+    scale = _metric_scale(scales, config.metric)
+    scaled = scores / np.where(scales.usable, scale, np.nan)[:, None]
+    usable = allowed[SMOOTH][None, :] & np.isfinite(scaled)
+    best = np.min(np.where(usable, scaled, np.inf), axis=1)
+    best = np.where(np.isfinite(best), best, np.nan)
+    n_observed = (~np.isnan(cleaned[:, : int(cutoffs[0])])).sum(axis=1)
+    rows = pick_expensive_rows(classes, best, n_observed, budget.share)
+    forecasts, evaluated = run_expensive_models(
+        cleaned, rows, cutoffs, config.horizon, season_length, budget
+    )
+    return np.stack([forecasts[name] for name in budget.models]), evaluated
 
 
 def _metric_scale(scales: Any, metric: Metric) -> np.ndarray:
@@ -454,10 +520,11 @@ def backtest(
     scale_parts = []
     season = usable.season_length
     n_models = len(cheap_model_names(season)["smooth"]) * 2
+    budget = config.budget() if inner else None
     for rows in _chunks(usable.n_series, n_models, n_windows, horizon):
         whole = usable.n_series == rows.stop - rows.start
         chunk = usable if whole else usable.take(np.arange(rows.start, rows.stop), trim=False)
-        names, per_method, selected, counts, scales = _backtest_chunk(chunk, cutoffs, inner, config)
+        names, per_method, selected, counts, scales = _backtest_chunk(chunk, cutoffs, inner, config, budget)
         for name, errors in per_method.items():
             method_errors.setdefault(name, []).append(errors)
         selected_errors.append(selected)
@@ -472,8 +539,18 @@ def backtest(
         squared=np.concatenate([part.squared for part in scale_parts]),
         absolute=np.concatenate([part.absolute for part in scale_parts]),
     )
+    if budget is not None:
+        notes.append(
+            f"expensive candidates {', '.join(budget.models)} evaluated on {budget.evaluated} of "
+            f"{usable.n_series} series (share {budget.share:g}, the smooth and erratic series where cheap "
+            f"models did worst{'; stopped by the time budget' if budget.stopped_by_time else ''})"
+        )
+    # A method run on only some series (an expensive one, within its budget) is not a single method
+    # one could have chosen in hindsight: it is left out of the per-method figures.
     methods = {
-        name: summarize(SeriesErrors.concatenate(parts), scales_all) for name, parts in method_errors.items()
+        name: summarize(SeriesErrors.concatenate(parts), scales_all)
+        for name, parts in method_errors.items()
+        if all(np.isfinite(part.mse[part.points > 0]).all() for part in parts)
     }
     return BacktestReport(
         series=usable.n_series,
@@ -491,7 +568,11 @@ def backtest(
 
 
 def _backtest_chunk(
-    panel: DemandPanel, cutoffs: np.ndarray, inner: int, config: ForecastSettings
+    panel: DemandPanel,
+    cutoffs: np.ndarray,
+    inner: int,
+    config: ForecastSettings,
+    budget: ExpensiveBudget | None = None,
 ) -> tuple[list[str], dict[str, SeriesErrors], SeriesErrors, dict[str, int], Any]:
     horizon, n_series = config.horizon, panel.n_series
     first_evaluated = int(cutoffs[inner])
@@ -507,6 +588,31 @@ def _backtest_chunk(
     allowed = candidate_mask(names, cheap_model_names(panel.season_length))
     rows = np.arange(n_series)
     levels = config.quantile_levels
+    n_cheap = len(names)
+    evaluated = np.zeros(n_series, dtype=bool)
+    if budget is not None:
+        # Which series get the expensive models is decided on the windows before the first fold.
+        before = residuals[:, :, :inner, :].reshape(n_cheap, n_series, -1)
+        first_losses = np.stack([pointwise_losses(part, config.metric) for part in before])
+        extra, evaluated = _expensive_forecasts(
+            budget,
+            cleaned,
+            cutoffs,
+            panel.season_length,
+            first_losses,
+            allowed,
+            classify_demand(cleaned[:, :first_evaluated]).demand_class,
+            naive_scales(panel.values, panel.censored, until=first_evaluated),
+            config,
+        )
+        if factor is not None:
+            extra = extra * factor[None]
+        names = [*names, *budget.models]
+        stack = np.concatenate([stack, extra])
+        residuals = np.concatenate([residuals, actual[None] - extra])
+        allowed = np.concatenate([allowed, np.zeros((len(CLASSES), len(budget.models)), dtype=bool)], axis=1)
+    expensive = np.arange(n_cheap, len(names))
+    evaluated_rows = np.flatnonzero(evaluated)
 
     fold_points: dict[str, list[np.ndarray]] = {name: [] for name in [*names, "_selected"]}
     fold_quantiles: dict[str, list[np.ndarray]] = {name: [] for name in [*names, "_selected"]}
@@ -528,6 +634,9 @@ def _backtest_chunk(
             [pointwise_losses(inner_residuals[index], config.metric) for index in range(len(names))]
         )
         chosen, _ = choose_models(losses, classes, allowed, window_scales, config.metric, config.switch_z)
+        chosen = reselect_with_expensive(
+            losses, chosen, evaluated_rows, expensive, classes, window_scales, config.metric, config.switch_z
+        )
         offsets = conformal_offsets(inner_residuals[chosen, rows], classes, spread, levels)
         point = stack[chosen, rows, window, :]
         fold_points["_selected"].append(point)

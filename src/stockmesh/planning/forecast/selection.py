@@ -115,3 +115,34 @@ def choose_models(
         )
         chosen[rows] = np.where(switch, best, default)
     return chosen, defaults
+
+
+def reselect_with_expensive(
+    losses: np.ndarray,
+    current: np.ndarray,
+    rows: np.ndarray,
+    expensive: np.ndarray,
+    demand_class: np.ndarray,
+    scales: Scales,
+    metric: Metric,
+    switch_z: float = SWITCH_Z,
+) -> np.ndarray:
+    """Second stage for the ``rows`` that the expensive models were run on.
+
+    Among each row's current (cheap) choice and the ``expensive`` model indices, the same rule as
+    :func:`choose_models` applies, within the evaluated rows of each class: a default by mean
+    scaled score, left only on a significant paired test. A row keeps its cheap model where the
+    picked expensive model has no score (its fit failed). Returns the updated choice per series.
+    """
+    if rows.size == 0 or expensive.size == 0:
+        return current
+    stage = np.concatenate([current[rows][None, :], np.repeat(expensive[:, None], rows.size, axis=1)])
+    sub_losses = losses[stage, rows[None, :]]
+    allowed = np.ones((len(CLASSES), stage.shape[0]), dtype=bool)
+    sub_scales = Scales(squared=scales.squared[rows], absolute=scales.absolute[rows])
+    pick, _ = choose_models(sub_losses, demand_class[rows], allowed, sub_scales, metric, switch_z)
+    picked = stage[pick, np.arange(rows.size)]
+    scored = np.isfinite(window_scores(losses[picked, rows], metric))
+    updated = current.copy()
+    updated[rows] = np.where(scored, picked, current[rows])
+    return updated

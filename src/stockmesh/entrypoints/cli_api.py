@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from stockmesh.entrypoints.cli_ledger import DbOption
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``serve`` command (filled in by the governance/API work)."""
+    @app.command()
+    def serve(
+        db: DbOption = None,
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+        rate_limit: Annotated[int, typer.Option("--rate-limit", help="Requests per minute per token (0 = off).")] = 600,
+        log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+    ) -> None:
+        """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard at http://HOST:PORT/."""
+        import uvicorn
+
+        from stockmesh.entrypoints.api import Settings, create_app
+
+        app_ = create_app(Settings.from_env(db_url=db, rate_limit_per_minute=rate_limit))
+        typer.echo(f"stockmesh serving on http://{host}:{port}/ (API docs at /docs)")
+        uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False)

@@ -1,0 +1,254 @@
+"""Read-side queries for the routes and the dashboard, always filtered to the caller's sites."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from stockmesh.domain.errors import UnknownEntity
+from stockmesh.domain.evolve import evolve
+from stockmesh.domain.model import StockState, stock_stream
+from stockmesh.governance.auth import Forbidden, Principal
+from stockmesh.governance.state import GovernanceState, forecast_sd
+from stockmesh.ledger import codec
+from stockmesh.ledger.chain import verify_chain
+from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.records import RecordedEvent
+from stockmesh.projections.queries import positions as position_rows
+
+
+def visible_positions(store: EventStore, principal: Principal, sku: str | None, site: str | None) -> list[dict[str, Any]]:
+    if site is not None and not principal.sees(site):
+        raise Forbidden(f"this token is not scoped to site {site}")
+    return [r for r in position_rows(store, sku=sku, site=site) if principal.sees(r["site"])]
+
+
+def network_availability(store: EventStore, principal: Principal, sku: str) -> dict[str, Any]:
+    rows = visible_positions(store, principal, sku, None)
+    by_site = [{"site": r["site"], "available": r["available"], "on_hand": r["on_hand"],
+                "in_transit": r["in_transit"], "on_order": r["on_order"]} for r in rows]
+    return {"sku": sku, "sites": by_site, "available": sum(r["available"] for r in rows),
+            "in_transit": sum(r["in_transit"] for r in rows), "on_order": sum(r["on_order"] for r in rows)}
+
+
+def posture(store: EventStore, state: GovernanceState, principal: Principal) -> dict[str, Any]:
+    """Days of cover per site x SKU class (ABC by shipped value): the network stock posture."""
+    classes = state.sku_classes()
+    cells: dict[tuple[str, str], dict[str, float]] = {}
+    for r in position_rows(store):
+        if not principal.sees(r["site"]):
+            continue
+        cls = classes.get(r["sku"], "C")
+        rate = state.demand_rate(r["sku"], r["site"]) or 0.0
+        cell = cells.setdefault((r["site"], cls), {"available": 0, "daily_demand": 0.0, "skus": 0})
+        cell["available"] += max(r["available"], 0)
+        cell["daily_demand"] += rate
+        cell["skus"] += 1
+    out = []
+    for (site, cls), c in sorted(cells.items()):
+        cover = c["available"] / c["daily_demand"] if c["daily_demand"] > 0 else None
+        out.append({"site": site, "sku_class": cls, "skus": int(c["skus"]), "available": int(c["available"]),
+                    "daily_demand": round(c["daily_demand"], 3),
+                    "days_of_cover": round(cover, 1) if cover is not None else None})
+    return {"cells": out, "sites": sorted({c["site"] for c in out}), "classes": ["A", "B", "C"]}
+
+
+def stock_detail(store: EventStore, state: GovernanceState, principal: Principal, sku: str, site: str,
+                 horizon: int = 28) -> dict[str, Any]:
+    """History, forecast fan, projected inventory and open orders of one SKU x site."""
+    if not principal.sees(site):
+        raise Forbidden(f"this token is not scoped to site {site}")
+    events = store.read_stream(stock_stream(sku, site))
+    if not events:
+        raise UnknownEntity(f"no stock recorded for {sku} at {site}", field="sku")
+    history = []
+    stock: StockState | None = None
+    for e in events:
+        stock = evolve(e.stream_id, stock, codec.decode_event(e.type, e.schema_version, e.data))  # type: ignore[assignment]
+        history.append({"at": e.occurred_at, "type": e.type, "on_hand": stock.on_hand,
+                        "available": stock.on_hand - stock.reserved, "position": e.position})
+    history = history[-500:]
+    current = position_rows(store, sku=sku, site=site)
+    row = current[0] if current else None
+    mean = state.demand_rate(sku, site) or 0.0
+    sd = forecast_sd(state.forecasts.get((sku, site)))
+    if sd is None:
+        sd = math.sqrt(mean) if mean > 0 else 0.0  # Poisson-like spread when no forecast says otherwise
+    open_orders = [
+        {"doc_id": d[0], "kind": d[1], "qty": d[5], "done": d[6], "counterparty": d[4], "expected_at": d[8]}
+        for d in store.load_view("documents", {"sku": sku, "site": site, "status": "open"})
+    ]
+    today = datetime.now(UTC).date()
+    arrivals: dict[str, int] = {}
+    for o in open_orders:
+        if o["kind"] == "po":
+            day = (o["expected_at"] or today.isoformat())[:10]
+            arrivals[day] = arrivals.get(day, 0) + (o["qty"] - o["done"])
+    level = float(row["available"]) if row else 0.0
+    fan, projected = [], []
+    for t in range(1, horizon + 1):
+        day = (today + timedelta(days=t)).isoformat()
+        spread = sd * math.sqrt(t)
+        fan.append({"day": day, "p10": max(mean * t - 1.2816 * spread, 0.0), "p50": mean * t,
+                    "p90": mean * t + 1.2816 * spread})
+        level += sum(q for d, q in arrivals.items() if d == day or (t == 1 and d < day)) - mean
+        projected.append({"day": day, "available": round(level, 2)})
+    return {"sku": sku, "site": site, "position": row, "history": history, "daily_demand": mean, "daily_sd": sd,
+            "forecast": state.forecasts.get((sku, site)), "forecast_fan": fan, "projected": projected,
+            "open_orders": open_orders}
+
+
+def visible_proposal(state: GovernanceState, principal: Principal, proposal_id: str) -> Any:
+    record = state.proposals.get(proposal_id)
+    if record is None or not all(principal.sees(s) for s in record.sites):
+        raise UnknownEntity(f"unknown proposal {proposal_id[:80]!r}", field="proposal_id")
+    return record
+
+
+def proposal_summary(record: Any, now: datetime) -> dict[str, Any]:
+    out = record.summary()
+    if record.status == "queued" and record.expires_at and record.expires_at <= now.isoformat():
+        out["status"] = "expired"
+    if out["risk_score"] is not None and not math.isfinite(out["risk_score"]):
+        out["risk_score"] = None
+    return out
+
+
+def list_proposals(state: GovernanceState, principal: Principal, status: str | None, limit: int, offset: int,
+                   now: datetime) -> dict[str, Any]:
+    rows = [proposal_summary(r, now) for r in state.proposals.values() if all(principal.sees(s) for s in r.sites)]
+    if status is not None:
+        rows = [r for r in rows if r["status"] == status]
+    rows.sort(key=lambda r: r["updated_at"], reverse=True)
+    return {"total": len(rows), "items": rows[offset:offset + limit]}
+
+
+def explanation(store: EventStore, state: GovernanceState, principal: Principal, proposal_id: str) -> dict[str, Any]:
+    """A proposal's full story: what was proposed and why, every decision with its policy version
+    and reasons, the events its command wrote, and the policy document that decided."""
+    record = visible_proposal(state, principal, proposal_id)
+    history = [_event_row(e) for e in store.read_stream(f"proposal:{proposal_id}")]
+    executed: list[dict[str, Any]] = []
+    if record.executed_position is not None:
+        last = next((h["data"].get("last_position") for h in history if h["type"] == "ProposalExecuted"), None)
+        first = record.executed_position
+        if last is not None:
+            executed = [_event_row(e) for e in store.read_all(after=first - 1, limit=min(last - first + 1, 200))]
+    policy = None
+    if record.policy_version and "@" in record.policy_version:
+        name, _, version = record.policy_version.partition("@")
+        doc = state.policies.get(name, None)
+        if doc is not None and version in doc.versions:
+            policy = doc.versions[version].to_dict()
+    return {"proposal": proposal_summary(record, datetime.now(UTC)), "provenance": record.provenance,
+            "reasons": record.reasons, "history": history, "executed_events": executed, "policy": policy,
+            "shadow_verdicts": record.shadow}
+
+
+def _event_row(e: RecordedEvent) -> dict[str, Any]:
+    return {"position": e.position, "stream_id": e.stream_id, "version": e.version, "type": e.type,
+            "data": orjson.loads(e.data), "metadata": orjson.loads(e.metadata) if e.metadata else {},
+            "occurred_at": e.occurred_at, "recorded_at": e.recorded_at, "hash": e.hash}
+
+
+def audit_events(store: EventStore, state: GovernanceState, principal: Principal, *, after: int, limit: int,
+                 stream: str | None, newest_first: bool) -> dict[str, Any]:
+    def visible(e: RecordedEvent) -> bool:
+        sites = state.stream_sites(e.stream_id)
+        if sites is None:
+            return True
+        if "*admin*" in sites:
+            return principal.can("govern")
+        return principal.all_sites or all(principal.sees(s) for s in sites)
+
+    if stream is not None:
+        events = store.read_stream(stream)
+        events = [e for e in events if e.position > after]
+    elif newest_first:
+        cursor = store.head()[0]
+        events = []
+        while cursor > 0 and len(events) < limit:
+            start = max(cursor - max(limit * 4, 200), 0)
+            events.extend(reversed([e for e in store.read_all(after=start, limit=cursor - start) if visible(e)]))
+            cursor = start
+        events = events[:limit]
+    else:
+        events = []
+        cursor = after
+        while len(events) < limit:
+            chunk = list(store.read_all(after=cursor, limit=max(limit * 4, 200)))
+            if not chunk:
+                break
+            events.extend(e for e in chunk if visible(e))
+            cursor = chunk[-1].position
+        events = events[:limit]
+    rows = [_event_row(e) for e in events if visible(e)][:limit]
+    return {"items": rows, "head": store.head()[0]}
+
+
+def verify(store: EventStore) -> dict[str, Any]:
+    report = verify_chain(store.read_all(), store.head())
+    return {"ok": report.ok, "events": report.events, "head_position": report.head_position,
+            "first_bad_position": report.first_bad_position, "reason": report.reason}
+
+
+def kpis(store: EventStore, state: GovernanceState, principal: Principal) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    sites = sorted(set(state.shipped) | set(state.backordered) | set(state.last_data_at))
+    per_site = []
+    for site in sites:
+        if not principal.sees(site):
+            continue
+        shipped, short = state.shipped.get(site, 0), state.backordered.get(site, 0)
+        age = state.data_age_hours(now).get(site)
+        per_site.append({"site": site, "shipped": shipped, "backordered": short,
+                         "service_level": shipped / (shipped + short) if shipped + short else None,
+                         "data_age_hours": round(age, 3) if age is not None else None,
+                         "spend_this_month": round(state.spent("site", site, now, "month"), 2),
+                         "kill_switch": state.kill_switch or site in state.killed_sites})
+    counts: dict[str, int] = {}
+    auto = 0
+    for r in state.proposals.values():
+        if not all(principal.sees(s) for s in r.sites):
+            continue
+        counts[r.status] = counts.get(r.status, 0) + 1
+        auto += r.decided_by == "governance" and r.status in ("executed", "approved", "failed")
+    decided = sum(v for k, v in counts.items() if k != "made")
+    shipped_all = sum(s["shipped"] for s in per_site)
+    short_all = sum(s["backordered"] for s in per_site)
+    return {"service_level": shipped_all / (shipped_all + short_all) if shipped_all + short_all else None,
+            "sites": per_site, "proposals": counts, "approval_queue": counts.get("queued", 0),
+            "auto_approval_rate": auto / decided if decided else None, "ledger_head": store.head()[0],
+            "kill_switch": state.kill_switch, "killed_sites": sorted(state.killed_sites)}
+
+
+def forecasts(state: GovernanceState, principal: Principal, sku: str | None, site: str | None, limit: int
+              ) -> dict[str, Any]:
+    if site is not None and not principal.sees(site):
+        raise Forbidden(f"this token is not scoped to site {site}")
+    rows = [{"sku": k[0], "site": k[1], **v} for k, v in sorted(state.forecasts.items())
+            if principal.sees(k[1]) and (sku is None or k[0] == sku) and (site is None or k[1] == site)]
+    return {"items": rows[:limit], "total": len(rows)}
+
+
+def policies(state: GovernanceState) -> list[dict[str, Any]]:
+    out = []
+    for name, record in sorted(state.policies.items()):
+        out.append({
+            "name": name, "active": record.active,
+            "canary": None if record.canary is None else {"version": record.canary.version,
+                                                          "share": record.canary.share,
+                                                          "max_regression": record.canary.max_regression,
+                                                          "since": record.canary.since},
+            "shadow": None if record.shadow is None else {"version": record.shadow.version,
+                                                          "since": record.shadow.since},
+            "versions": [{"version": v, **record.published[v]} for v in record.versions],
+            "history": record.history[-50:], "kpis": record.kpis[-20:]})
+    return out
+
+
+def today() -> date:
+    return datetime.now(UTC).date()

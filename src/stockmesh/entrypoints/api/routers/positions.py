@@ -1,0 +1,49 @@
+"""Stock positions, network availability, the posture grid and one SKU x site in detail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from stockmesh.entrypoints.api import queries
+from stockmesh.entrypoints.api.deps import Limit, Offset, PrincipalDep, RuntimeDep, SiteQuery
+
+router = APIRouter(tags=["positions"])
+IdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#+\-]{0,127}$")]
+
+
+@router.get("/positions")
+def list_positions(rt: RuntimeDep, principal: PrincipalDep, sku: SiteQuery = None, site: SiteQuery = None,
+                   limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    """Stock per SKU x site, only for the sites the token is scoped to."""
+    rt.catch_up()
+    rows = queries.visible_positions(rt.store, principal, sku, site)
+    return {"total": len(rows), "items": rows[offset:offset + limit]}
+
+
+@router.get("/network/availability")
+def availability(rt: RuntimeDep, principal: PrincipalDep, sku: SiteQuery = None) -> dict[str, Any]:
+    """Available, in-transit and on-order units of one SKU (or every SKU) across the visible sites."""
+    rt.catch_up()
+    if sku is None:
+        rows = queries.visible_positions(rt.store, principal, None, None)
+        skus = sorted({r["sku"] for r in rows})[:500]
+        return {"items": [queries.network_availability(rt.store, principal, s) for s in skus]}
+    return queries.network_availability(rt.store, principal, sku)
+
+
+@router.get("/network/posture")
+def network_posture(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Days of cover per site x SKU class."""
+    rt.catch_up()
+    with rt.view.current() as state:
+        return queries.posture(rt.store, state, principal)
+
+
+@router.get("/stock/{sku}/{site}")
+def stock_detail(rt: RuntimeDep, principal: PrincipalDep, sku: IdPath, site: IdPath) -> dict[str, Any]:
+    """History, forecast fan, projected inventory and open orders of one SKU x site."""
+    rt.catch_up()
+    with rt.view.current() as state:
+        return queries.stock_detail(rt.store, state, principal, sku, site)

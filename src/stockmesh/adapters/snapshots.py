@@ -1,0 +1,239 @@
+"""Stock snapshots from a WMS or ERP: on hand per SKU x site (x lot), as CSV or JSON.
+
+CSV: a header naming at least ``sku,site,on_hand`` (``qty`` is accepted for ``on_hand``), and
+optionally ``lot``, ``in_transit``, ``as_of`` (ISO 8601). JSON: a list of such objects, or
+``{"as_of": ..., "source": ..., "rows": [...]}``. ``on_hand`` counts units on hand outside
+quarantine, in the SKU's base unit: what our ``on_hand`` means.
+
+A snapshot comes in two ways: ``stockmesh snapshot ingest`` writes it as counts (``RecordCount``
+per row, keyed by the file's digest, so re-ingesting the same file changes nothing), and
+``stockmesh reconcile`` compares it with our positions without writing (``service.reconcile``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stockmesh.domain.commands import ID_PATTERN, Command, parse_command, parse_instant
+from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.ledger.port import EventStore
+from stockmesh.service.execute import BatchRejected, execute
+
+COLUMNS = ("sku", "site", "lot", "on_hand", "in_transit", "as_of")
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    sku: str
+    site: str
+    on_hand: int
+    lot: str | None = None
+    in_transit: int | None = None
+    as_of: str | None = None
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A validated snapshot. ``digest`` identifies its content (the de-duplication key)."""
+
+    rows: list[SnapshotRow]
+    digest: str
+    source: str = "snapshot"
+    as_of: str | None = None
+    has_lots: bool = False
+    has_in_transit: bool = False
+
+
+@dataclass(slots=True)
+class SnapshotReport:
+    rows: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    events: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class SnapshotRejected(StockmeshError):
+    def __init__(self, errors: list[InvalidInput]) -> None:
+        self.errors = errors
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{errors[0]}{more}; nothing written")
+
+
+def _ident(value: Any, name: str) -> str:
+    if not isinstance(value, str) or ID_PATTERN.fullmatch(value) is None:
+        raise InvalidInput(f"must be an identifier (A-Z a-z 0-9 . _ : / # + -), got {value!r}"[:160], field=name)
+    return value
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.lstrip("-").isdigit():
+            raise InvalidInput(f"must be a whole number, got {value!r}"[:120], field=name)
+        value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"must be a whole number, got {value!r}"[:120], field=name)
+    if value < 0:
+        raise InvalidInput(f"must be zero or more, got {value}", field=name)
+    return value
+
+
+def parse_row(obj: Mapping[str, Any], default_as_of: str | None = None) -> SnapshotRow:
+    unknown = set(obj) - set(COLUMNS) - {"qty"}
+    if unknown:
+        raise InvalidInput("unknown column", field=str(sorted(unknown)[0])[:60])
+    on_hand = obj.get("on_hand", obj.get("qty"))
+    if on_hand in (None, ""):
+        raise InvalidInput("is required", field="on_hand")
+    lot = obj.get("lot") or None
+    in_transit = obj.get("in_transit")
+    as_of = obj.get("as_of") or default_as_of
+    return SnapshotRow(
+        sku=_ident(obj.get("sku"), "sku"), site=_ident(obj.get("site"), "site"), on_hand=_count(on_hand, "on_hand"),
+        lot=_ident(lot, "lot") if lot is not None else None,
+        in_transit=_count(in_transit, "in_transit") if in_transit not in (None, "") else None,
+        as_of=parse_instant("as_of", as_of) if as_of else None)
+
+
+def read_snapshot(path: Path | str, *, source: str | None = None) -> Snapshot:
+    """Read and validate a CSV or JSON snapshot; every bad row is reported with its line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
+    return parse_snapshot(raw, name=path.name, source=source)
+
+
+def parse_snapshot(raw: bytes, *, name: str = "snapshot.csv", source: str | None = None) -> Snapshot:
+    digest = hashlib.sha256(raw).hexdigest()
+    errors: list[InvalidInput] = []
+    rows: list[SnapshotRow] = []
+    as_of: str | None = None
+    src = source or name
+    stripped = raw.lstrip()
+    if name.endswith(".json") or stripped[:1] in (b"[", b"{"):
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"not JSON: {exc}", field="FILE") from None
+        if isinstance(body, Mapping):
+            as_of = body.get("as_of")
+            src = source or str(body.get("source") or name)
+            body = body.get("rows")
+        if not isinstance(body, list):
+            raise InvalidInput("must be a list of rows or {\"rows\": [...]}", field="rows")
+        items: Sequence[tuple[int, Any]] = list(enumerate(body, start=1))
+    else:
+        reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
+        missing = {"sku", "site"} - set(reader.fieldnames or ())
+        if missing or not ({"on_hand", "qty"} & set(reader.fieldnames or ())):
+            raise InvalidInput("CSV header must name sku, site and on_hand", field="header", line=1)
+        items = [(n, {k: v for k, v in r.items() if k is not None}) for n, r in enumerate(reader, start=2)]
+    try:
+        default_as_of = parse_instant("as_of", as_of) if as_of else None
+    except InvalidInput as exc:
+        raise exc.at_line(1) from None
+    seen: set[tuple[str, str, str | None]] = set()
+    for line, obj in items:
+        if not isinstance(obj, Mapping):
+            errors.append(InvalidInput("a row must be an object", line=line))
+            continue
+        try:
+            row = parse_row(obj, default_as_of)
+        except InvalidInput as exc:
+            errors.append(exc.at_line(line))
+            continue
+        key = (row.sku, row.site, row.lot)
+        if key in seen:
+            errors.append(InvalidInput(f"{row.sku} at {row.site} (lot {row.lot}) is listed twice", field="sku",
+                                       line=line))
+            continue
+        seen.add(key)
+        rows.append(row)
+    if errors:
+        raise SnapshotRejected(errors)
+    return Snapshot(rows, digest, src, default_as_of, any(r.lot for r in rows),
+                    any(r.in_transit is not None for r in rows))
+
+
+def count_commands(snapshot: Snapshot) -> tuple[list[Command], list[dict[str, Any]]]:
+    """One ``RecordCount`` per row: a row without a lot counts the position's unlotted units."""
+    commands: list[Command] = []
+    payloads: list[dict[str, Any]] = []
+    tag = snapshot.digest[:24]
+    for row in snapshot.rows:
+        payload: dict[str, Any] = {"command": "RecordCount", "sku": row.sku, "site": row.site,
+                                   "counted": row.on_hand,
+                                   "idempotency_key": f"snapshot:{tag}:{row.sku}@{row.site}"
+                                                      + (f"/{row.lot}" if row.lot else "")}
+        if row.lot:
+            payload["lot"] = row.lot
+        if row.as_of:
+            payload["occurred_at"] = row.as_of
+        commands.append(parse_command(payload))
+        payloads.append(payload)
+    return commands, payloads
+
+
+def ingest_snapshot(store: EventStore, snapshot: Snapshot) -> SnapshotReport:
+    """Write a snapshot as counts, all or nothing."""
+    commands, payloads = count_commands(snapshot)
+    report = SnapshotReport(rows=len(snapshot.rows))
+    if not commands:
+        return report
+    try:
+        outcomes = execute(store, commands, payloads=payloads, metadata={"source": f"snapshot:{snapshot.source}"})
+    except BatchRejected as exc:
+        row = snapshot.rows[exc.index]
+        raise SnapshotRejected([InvalidInput(f"{row.sku} at {row.site}: {exc.error}",
+                                             field=getattr(exc.error, "field", None))]) from exc
+    for o in outcomes:
+        if o.status == "applied":
+            report.applied += 1
+            report.events += o.events
+        else:
+            report.duplicates += 1
+    return report
+
+
+def snapshot_frame(snapshot: Snapshot) -> Any:
+    """The snapshot as a pandas DataFrame with the columns ``COLUMNS``."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {"sku": [r.sku for r in snapshot.rows], "site": [r.site for r in snapshot.rows],
+         "lot": [r.lot for r in snapshot.rows], "on_hand": [r.on_hand for r in snapshot.rows],
+         "in_transit": [r.in_transit for r in snapshot.rows], "as_of": [r.as_of for r in snapshot.rows]})
+
+
+def read_snapshot_frame(path: Path | str) -> Any:
+    """A large CSV snapshot straight into pandas (vectorised checks; for reconciliation at scale)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype={"sku": str, "site": str, "lot": str}, keep_default_na=False,
+                            na_values={"on_hand": [""], "in_transit": [""], "qty": [""]})
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}"[:300], field="FILE") from exc
+    if "qty" in frame.columns and "on_hand" not in frame.columns:
+        frame = frame.rename(columns={"qty": "on_hand"})
+    for column in ("sku", "site", "on_hand"):
+        if column not in frame.columns:
+            raise InvalidInput("CSV header must name sku, site and on_hand", field=column, line=1)
+    bad = frame["on_hand"].isna() | (frame["on_hand"] < 0)
+    if bad.any():
+        line = int(bad.to_numpy().argmax()) + 2
+        raise InvalidInput("must be a whole number, zero or more", field="on_hand", line=line)
+    if "lot" in frame.columns:
+        frame["lot"] = frame["lot"].replace("", None)
+    return frame

@@ -74,19 +74,27 @@ class ExpensiveBudget:
 
 
 def pick_expensive_rows(
-    classes: np.ndarray, best_cheap_scaled: np.ndarray, n_observed: np.ndarray, share: float
+    classes: np.ndarray,
+    best_cheap_scaled: np.ndarray,
+    n_observed: np.ndarray,
+    share: float,
+    priority: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows worth an expensive fit, worst first: smooth or erratic series with a finite scaled CV
-    score of their best cheap model and enough history, at most ``floor(share * n_series)``."""
+    score of their best cheap model and enough history, at most ``floor(share * n_series)``.
+
+    ``priority`` rows (e.g. series that keep an expensive model chosen earlier) come first, on top
+    of that share."""
     limit = int(np.floor(share * classes.shape[0]))
     eligible = (
         ((classes == SMOOTH) | (classes == ERRATIC))
         & np.isfinite(best_cheap_scaled)
         & (n_observed >= MIN_FIT_PERIODS)
     )
-    rows = np.flatnonzero(eligible)
+    first = np.zeros(classes.shape[0], dtype=bool) if priority is None else priority & (n_observed >= MIN_FIT_PERIODS)
+    rows = np.flatnonzero(eligible & ~first)
     order = np.argsort(-best_cheap_scaled[rows], kind="stable")
-    return rows[order][:limit]
+    return np.concatenate([np.flatnonzero(first), rows[order][:limit]])
 
 
 def _model(name: str, season_length: int) -> Any:

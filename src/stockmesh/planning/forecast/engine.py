@@ -194,7 +194,9 @@ class ForecastResult:
     ``quantiles`` is ``(n_series, n_levels, horizon)`` for ``quantile_levels``;
     ``lead_time_demand_quantiles`` is ``(n_series, n_levels)``: the distribution of the total demand
     over the first ``lead_time`` periods. ``cv_score`` is each series' cross-validated score of its
-    chosen model (RMSSE, MASE or scaled pinball; NaN when the series had no window to score).
+    chosen model (RMSSE, MASE or scaled pinball; NaN when the series had no window to score);
+    ``residual_rmse`` the root mean square of its cross-validation residuals, in units of demand
+    (the error scale that drift detection divides by).
     """
 
     sku: np.ndarray
@@ -210,6 +212,7 @@ class ForecastResult:
     cv_score: np.ndarray
     uplift: np.ndarray | None
     provenance: dict[str, Any] = field(default_factory=dict)
+    residual_rmse: np.ndarray | None = None
 
     def quantile(self, level: float) -> np.ndarray:
         """``(n_series, horizon)`` forecast quantile at one of ``quantile_levels``."""
@@ -235,6 +238,7 @@ def forecast_series(
     freq: Frequency = "D",
     settings: ForecastSettings | None = None,
     progress: Progress | None = None,
+    fixed_models: Any = None,
 ) -> ForecastResult:
     """Choose a model per series, then forecast ``horizon`` periods with quantiles.
 
@@ -243,6 +247,8 @@ def forecast_series(
     ``sku, site, date, qty`` (optional ``censored``, ``promo`` columns). ``censored`` marks
     stock-out periods (excluded from fitting and scoring, not read as zero demand); ``promotions``
     marks past promotion periods and ``future_promotions`` ``(n_series, horizon)`` the planned ones.
+    ``fixed_models`` optionally names, per series, a model to keep instead of choosing (``None`` or
+    ``""`` to choose); a named model that is unknown or has no forecast is chosen afresh.
     """
     config = settings or ForecastSettings(horizon=horizon)
     if config.horizon != horizon:
@@ -266,11 +272,13 @@ def forecast_series(
     defaults_seen: dict[str, str] = {}
     n_models = len(cheap_model_names(panel.season_length)["smooth"]) * 2
     budget = config.budget() if windows else None
+    fixed = None if fixed_models is None else np.asarray(fixed_models, dtype=object).reshape(panel.n_series)
     for rows in _chunks(panel.n_series, n_models, len(cutoffs), horizon):
         whole = panel.n_series == rows.stop - rows.start
         chunk = panel if whole else panel.take(np.arange(rows.start, rows.stop), trim=False)
         part, names, defaults = _forecast_chunk(
-            chunk, cutoffs, config, lead, None if future is None else future[rows], budget
+            chunk, cutoffs, config, lead, None if future is None else future[rows], budget,
+            None if fixed is None else fixed[rows],
         )
         parts.append(part)
         defaults_seen.update(defaults)
@@ -289,6 +297,7 @@ def forecast_series(
         lead_time_demand_mean=merged["ltd_mean"],
         lead_time_demand_quantiles=merged["ltd_quantiles"],
         cv_score=merged["cv_score"],
+        residual_rmse=merged["residual_rmse"],
         uplift=merged.get("uplift"),
         provenance={
             "method": "per-series selection by rolling-origin cross-validation, conformal quantiles",
@@ -316,6 +325,7 @@ def _forecast_chunk(
     lead: int,
     future_promotions: np.ndarray | None,
     budget: ExpensiveBudget | None = None,
+    fixed: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], list[str], dict[str, str]]:
     horizon, n_series = config.horizon, panel.n_series
     cleaned, uplift = _prepare(panel, learn_until=panel.n_periods)
@@ -342,8 +352,9 @@ def _forecast_chunk(
         validation, flat, losses = _window_losses(stack)
         chosen, defaults = choose_models(losses, classes, allowed, scales, config.metric, config.switch_z)
         if budget is not None:
+            priority = None if fixed is None else np.isin(fixed, budget.models)
             extra, evaluated = _expensive_forecasts(
-                budget, cleaned, cutoffs, panel.season_length, losses, allowed, classes, scales, config
+                budget, cleaned, cutoffs, panel.season_length, losses, allowed, classes, scales, config, priority
             )
             extra_validation, extra_flat, extra_losses = _window_losses(extra)
             n_cheap = len(names)
@@ -356,6 +367,7 @@ def _forecast_chunk(
                 losses, chosen, np.flatnonzero(evaluated), np.arange(n_cheap, len(names)), classes, scales,
                 config.metric, config.switch_z,
             )
+        chosen = _keep_fixed(chosen, names, fixed, stack)
         scores = window_scores(losses[chosen, rows], config.metric)
         chosen_residuals = flat[chosen, rows]
         cv_score = scores / np.where(scales.usable, _metric_scale(scales, config.metric), np.nan)
@@ -364,7 +376,7 @@ def _forecast_chunk(
         ltd_residuals = sums_actual - sums_forecast
     else:
         defaults = np.array([allowed[index].argmax() for index in range(len(CLASSES))])
-        chosen = defaults[classes]
+        chosen = _keep_fixed(defaults[classes], names, fixed, stack)
         chosen_residuals = np.full((n_series, 1), np.nan)
         ltd_residuals = np.full((n_series, 1), np.nan)
         cv_score = np.full(n_series, np.nan)
@@ -390,6 +402,7 @@ def _forecast_chunk(
         "ltd_mean": ltd_mean,
         "ltd_quantiles": ltd_quantiles,
         "cv_score": cv_score,
+        "residual_rmse": _root_mean_square(chosen_residuals),
         "n_residuals": (~np.isnan(chosen_residuals)).sum(axis=1),
     }
     if uplift is not None:
@@ -408,6 +421,7 @@ def _expensive_forecasts(
     classes: np.ndarray,
     scales: Any,
     config: ForecastSettings,
+    priority: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The budget's expensive models ``(n_expensive, n_series, n_cutoffs, horizon)`` (NaN where not
     run) on the series where even the best cheap smooth-demand model scored worst in ``losses``."""
@@ -418,11 +432,31 @@ def _expensive_forecasts(
     best = np.min(np.where(usable, scaled, np.inf), axis=1)
     best = np.where(np.isfinite(best), best, np.nan)
     n_observed = (~np.isnan(cleaned[:, : int(cutoffs[0])])).sum(axis=1)
-    rows = pick_expensive_rows(classes, best, n_observed, budget.share)
+    rows = pick_expensive_rows(classes, best, n_observed, budget.share, priority)
     forecasts, evaluated = run_expensive_models(
         cleaned, rows, cutoffs, config.horizon, season_length, budget
     )
     return np.stack([forecasts[name] for name in budget.models]), evaluated
+
+
+def _keep_fixed(chosen: np.ndarray, names: list[str], fixed: np.ndarray | None, stack: np.ndarray) -> np.ndarray:
+    """Series with a model to keep get it, where it exists and has a forecast at the origin."""
+    if fixed is None:
+        return chosen
+    index = {name: position for position, name in enumerate(names)}
+    wanted = np.array([index.get(name, -1) if isinstance(name, str) else -1 for name in fixed])
+    rows = np.flatnonzero(wanted >= 0)
+    has_forecast = np.isfinite(stack[wanted[rows], rows, -1, :]).all(axis=1)
+    kept = chosen.copy()
+    kept[rows[has_forecast]] = wanted[rows[has_forecast]]
+    return kept
+
+
+def _root_mean_square(residuals: np.ndarray) -> np.ndarray:
+    observed = ~np.isnan(residuals)
+    count = observed.sum(axis=1)
+    total = np.where(observed, residuals * residuals, 0.0).sum(axis=1)
+    return np.where(count > 0, np.sqrt(total / np.maximum(count, 1)), np.nan)
 
 
 def _metric_scale(scales: Any, metric: Metric) -> np.ndarray:

@@ -6,3 +6,4 @@ beside them), so the ledger can decode any stored event."""
 from stockmesh.domain import events as events
 from stockmesh.domain import proposals as proposals
 from stockmesh.domain import governance as governance
+from stockmesh.domain import forecasts as forecasts

@@ -1,8 +1,9 @@
 """``stockmesh forecast ...``: demand forecasting (issue 3).
 
 ``backtest`` scores every candidate model and the automatic per-series selection on a long demand
-CSV. Metric definitions are in :mod:`stockmesh.planning.forecast.metrics`. numpy and the planners
-load inside the command so that ``stockmesh --help`` stays instant.
+CSV. Metric definitions are in :mod:`stockmesh.planning.forecast.metrics`. ``run`` forecasts every
+SKU x site in the ledger and publishes the forecasts (:mod:`stockmesh.service.forecasting`). numpy
+and the planners load inside the command so that ``stockmesh --help`` stays instant.
 """
 
 from __future__ import annotations
@@ -162,3 +163,63 @@ def _print_table(report: Any, source: Path, notes: list[str]) -> None:
         )
     for note in notes:
         console.print(f"note: {note}")
+
+
+@app.command("run")
+def run_command(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="STOCKMESH_DB", help="sqlite:///PATH, postgresql://... or memory://"),
+    ] = None,
+    horizon: Annotated[int, typer.Option("--horizon", "-h", min=1, help="Days forecast ahead.")] = 28,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Last business day of history (YYYY-MM-DD); default the last in the ledger."),
+    ] = None,
+    lead_time: Annotated[
+        int, typer.Option("--lead-time", min=1, help="Days of the lead-time demand distribution.")
+    ] = 7,
+    reselect_every: Annotated[
+        int, typer.Option("--reselect-every", min=1, help="Days after which a model is chosen afresh.")
+    ] = 28,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Forecast every SKU x site in the ledger and publish the forecasts as ForecastPublished facts.
+
+    Sales are read from the stock streams per business day; days without available stock are
+    censored. Errors of the previous forecasts against the new actuals are recorded
+    (ForecastErrorRecorded); a biased or shifted series raises ForecastDriftDetected and gets its
+    model chosen afresh. Series already forecast as of the day are skipped.
+    """
+    from datetime import date
+
+    from stockmesh.agents.forecast import DemandForecastAgent
+    from stockmesh.domain.errors import InvalidInput
+    from stockmesh.entrypoints.cli_ledger import opened
+    from stockmesh.service.forecasting import run_forecast_cycle
+
+    if lead_time > horizon:
+        _fail(f"the lead time ({lead_time}) must not exceed the horizon ({horizon})")
+    try:
+        day = None if as_of is None else date.fromisoformat(as_of)
+    except ValueError:
+        _fail(f"--as-of must be a date YYYY-MM-DD, not {as_of!r}")
+        return
+    agent = DemandForecastAgent(horizon=horizon, lead_time=lead_time, reselect_every=reselect_every)
+    with opened(db) as store:
+        try:
+            report = run_forecast_cycle(store, agent, as_of=day)
+        except InvalidInput as exc:
+            _fail(str(exc))
+            return
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2, default=str))
+        return
+    reselected = ", ".join(f"{reason} {count}" for reason, count in report.reselected.items()) or "none"
+    typer.echo(
+        f"as of {report.as_of}: {report.published} forecast(s) published for {report.series} SKU x site "
+        f"({report.skipped_up_to_date} already up to date); errors recorded for {report.errors_recorded}; "
+        f"drift in {len(report.drifted)}; model chosen afresh: {reselected}; {report.events_written} events written"
+    )
+    for sku, site in report.drifted:
+        typer.echo(f"drift: {sku}@{site}: model re-selected")

@@ -186,7 +186,17 @@ def count_commands(snapshot: Snapshot) -> tuple[list[Command], list[dict[str, An
 
 
 def ingest_snapshot(store: EventStore, snapshot: Snapshot) -> SnapshotReport:
-    """Write a snapshot as counts, all or nothing."""
+    """Write a snapshot as counts, all or nothing. A row without a lot counts the unlotted units,
+    so it is refused for a position that holds lots (list the lots, or use ``reconcile``)."""
+    from stockmesh.projections.runner import catch_up
+
+    catch_up(store)
+    lotted = {(r[0], r[1]) for r in store.load_view("lot_positions") if int(r[3]) > 0}
+    errors = [InvalidInput(f"{row.sku} at {row.site} is tracked by lot: the snapshot must list its lots "
+                           f"(or compare it with `stockmesh reconcile`)", field="lot", line=n)
+              for n, row in enumerate(snapshot.rows, start=1) if row.lot is None and (row.sku, row.site) in lotted]
+    if errors:
+        raise SnapshotRejected(errors)
     commands, payloads = count_commands(snapshot)
     report = SnapshotReport(rows=len(snapshot.rows))
     if not commands:

@@ -1,9 +1,322 @@
-"""Integration commands: EPCIS, X12, snapshots, outbox relay, reconciliation (issue 8)."""
+"""Integration commands: EPCIS, X12, snapshots, outbox relay, reconciliation (issue 8).
+
+    stockmesh epcis ingest FILE --mapping MAP      stockmesh export epcis [--mapping MAP] [-o FILE]
+    stockmesh x12 ingest FILE [--ack FILE]          stockmesh snapshot ingest FILE
+    stockmesh outbox relay|list|replay SEQ|status   stockmesh reconcile FILE [--apply] [--json]
+
+Every command takes ``--db`` like the ledger commands.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.entrypoints.cli_ledger import DbOption, JsonOption, ensure_views, fail, opened
+
+MappingOption = Annotated[Path | None, typer.Option("--mapping", help="YAML/JSON table: products -> SKUs, "
+                                                     "locations -> sites (see docs/integration.md).")]
+
+
+def _echo_json(value: Any) -> None:
+    import orjson
+
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def _rejected(errors: list[Any]) -> typer.Exit:
+    for error in errors[:50]:
+        typer.echo(f"error: {error}", err=True)
+    if len(errors) > 50:
+        typer.echo(f"error: ... and {len(errors) - 50} more", err=True)
+    typer.echo("nothing written", err=True)
+    return typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the integration commands (filled in by the integration work)."""
+    """Add the integration commands."""
+    epcis_app = typer.Typer(help="GS1 EPCIS 2.0 events in.", no_args_is_help=True)
+    export_app = typer.Typer(help="Export the ledger in standard formats.", no_args_is_help=True)
+    x12_app = typer.Typer(help="ANSI X12 interchanges (846, 856 in; 997 acks).", no_args_is_help=True)
+    snapshot_app = typer.Typer(help="Stock snapshots from a WMS or ERP.", no_args_is_help=True)
+    outbox_app = typer.Typer(help="The transactional outbox: relay, list, replay dead letters.",
+                             no_args_is_help=True)
+    app.add_typer(epcis_app, name="epcis")
+    app.add_typer(export_app, name="export")
+    app.add_typer(x12_app, name="x12")
+    app.add_typer(snapshot_app, name="snapshot")
+    app.add_typer(outbox_app, name="outbox")
+
+    @epcis_app.command("ingest")
+    def epcis_ingest(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON / JSON-LD document.")],
+                     mapping: MappingOption = None, json_out: JsonOption = False, db: DbOption = None) -> None:
+        """Map EPCIS events to ledger commands and write them all or nothing (re-ingesting is a no-op)."""
+        from stockmesh.adapters import epcis
+
+        try:
+            table = epcis.load_mapping(mapping)
+            doc = epcis.read_document(file)
+        except InvalidInput as exc:
+            raise fail(str(exc)) from exc
+        with opened(db) as store:
+            try:
+                report = epcis.ingest(store, doc, table, source=f"epcis:{file.name}")
+            except epcis.EpcisRejected as exc:
+                raise _rejected(exc.errors) from exc
+            except InvalidInput as exc:
+                raise fail(str(exc)) from exc
+            ensure_views(store)
+        if json_out:
+            from dataclasses import asdict
+
+            _echo_json(asdict(report))
+            return
+        for note in report.notes:
+            typer.echo(f"note: {note}", err=True)
+        typer.echo(f"{report.events} event(s): {report.applied} command(s) applied ({report.ledger_events} ledger "
+                   f"events), {report.duplicates} duplicate(s), {report.observed} observation(s), "
+                   f"{report.echoes} echo(es) of our own export")
+
+    @export_app.command("epcis")
+    def export_epcis(mapping: MappingOption = None,
+                     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here, not stdout.")] = None,
+                     after: Annotated[int, typer.Option(help="Only events after this ledger position.")] = 0,
+                     db: DbOption = None) -> None:
+        """Our physical stock events as an EPCIS 2.0 document (valid against the GS1 schema)."""
+        import orjson
+
+        from stockmesh.adapters import epcis
+
+        try:
+            table = epcis.load_mapping(mapping) if mapping else None
+        except InvalidInput as exc:
+            raise fail(str(exc)) from exc
+        with opened(db) as store:
+            doc = epcis.export_document(store, table, after=after)
+        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+        if out is None:
+            typer.echo(text.decode())
+        else:
+            out.write_bytes(text + b"\n")
+            typer.echo(f"wrote {len(doc['epcisBody']['eventList'])} event(s) to {out}", err=True)
+
+    @x12_app.command("ingest")
+    def x12_ingest(file: Annotated[Path, typer.Argument(help="One X12 interchange (ISA ... IEA).")],
+                   ack: Annotated[Path | None, typer.Option("--ack", help="Write the 997 acknowledgement here.")] = None,
+                   db: DbOption = None) -> None:
+        """Validate an interchange (envelope, counts, segments) and apply its 846/856 sets once."""
+        from stockmesh.adapters import x12
+
+        try:
+            text = file.read_text(encoding="latin-1")
+        except OSError as exc:
+            raise fail(f"cannot read {file}: {exc.strerror}") from exc
+        with opened(db) as store:
+            try:
+                report = x12.ingest_x12(store, text, source=f"x12:{file.name}")
+            except x12.X12Rejected as exc:
+                if ack is not None:
+                    try:
+                        ack.write_text(x12.write_997(x12.parse_interchange(text), error=exc.error))
+                    except InvalidInput:
+                        pass  # not even the envelope is readable: no 997 possible
+                raise _rejected([exc.error]) from exc
+            ensure_views(store)
+        if ack is not None:
+            ack.write_text(x12.write_997(x12.parse_interchange(text)))
+        for a in report.acknowledgements:
+            typer.echo(f"997: group {a.group_control} {a.group_status}; sets " +
+                       ", ".join(f"{code} {control} {status}" for code, control, status in a.sets))
+        typer.echo(f"interchange {report.interchange}: {report.sets} set(s), {report.applied} command(s) applied "
+                   f"({report.events} ledger events), {report.duplicates} duplicate(s)")
+
+    @snapshot_app.command("ingest")
+    def snapshot_ingest(file: Annotated[Path, typer.Argument(help="CSV or JSON: sku, site, [lot], on_hand.")],
+                        db: DbOption = None) -> None:
+        """Write a snapshot as counts (RecordCount per row); the same file twice changes nothing."""
+        from stockmesh.adapters import snapshots
+
+        try:
+            snap = snapshots.read_snapshot(file)
+        except snapshots.SnapshotRejected as exc:
+            raise _rejected(exc.errors) from exc
+        except InvalidInput as exc:
+            raise fail(str(exc)) from exc
+        with opened(db) as store:
+            try:
+                report = snapshots.ingest_snapshot(store, snap)
+            except snapshots.SnapshotRejected as exc:
+                raise _rejected(exc.errors) from exc
+            ensure_views(store)
+        typer.echo(f"{report.rows} row(s): {report.applied} count(s) applied ({report.events} ledger events), "
+                   f"{report.duplicates} duplicate(s)")
+
+    @outbox_app.command("relay")
+    def outbox_relay(
+        nats: Annotated[str | None, typer.Option("--nats", envvar="STOCKMESH_NATS",
+                                                  help="Publish to NATS JetStream, e.g. nats://127.0.0.1:4222")] = None,
+        webhook: Annotated[list[str] | None, typer.Option("--webhook", help="POST orders and transfers here "
+                                                           "(repeatable).")] = None,
+        secret: Annotated[str | None, typer.Option("--secret", envvar="STOCKMESH_WEBHOOK_SECRET",
+                                                   help="HMAC-SHA256 signing secret for webhooks.")] = None,
+        x12_dir: Annotated[Path | None, typer.Option("--x12-dir", help="Write purchase orders as 850 files.")] = None,
+        forever: Annotated[bool, typer.Option("--forever", help="Keep relaying until interrupted.")] = False,
+        max_attempts: Annotated[int, typer.Option(help="Attempts before a message is dead.")] = 10,
+        db: DbOption = None,
+    ) -> None:
+        """Deliver pending outbox messages (at least once; each carries its id as idempotency key)."""
+        import threading
+
+        from stockmesh.service.outbox import OutboxRelay, Sink
+
+        sinks: list[Sink] = []
+        bus = None
+        if webhook:
+            if not secret:
+                raise fail("--webhook needs --secret (or STOCKMESH_WEBHOOK_SECRET)")
+            from stockmesh.adapters.webhooks import WebhookSink
+
+            try:
+                sinks += [WebhookSink(url, secret, topics=("purchase_order.placed", "purchase_order.cancelled",
+                                                           "transfer.dispatched", "transfer.received"))
+                          for url in webhook]
+            except InvalidInput as exc:
+                raise fail(str(exc)) from exc
+        if x12_dir is not None:
+            from stockmesh.adapters.x12 import X12OrderSink
+
+            sinks.append(X12OrderSink(x12_dir))
+        if nats:
+            from stockmesh.adapters.nats_bus import NatsBus
+
+            bus = NatsBus(nats)
+        if not sinks and bus is None:
+            raise fail("nowhere to deliver: give --nats, --webhook or --x12-dir")
+        with opened(db) as store:
+            relay = OutboxRelay(store, routes={">": sinks}, bus=bus, max_attempts=max_attempts)
+            try:
+                if forever:
+                    stop = threading.Event()
+                    try:
+                        report = relay.run(stop)
+                    except KeyboardInterrupt:
+                        stop.set()
+                        report = relay.run_once()
+                else:
+                    report = relay.run_once()
+            finally:
+                if bus is not None:
+                    bus.close()
+        for error in report.errors[:20]:
+            typer.echo(f"failed: {error}", err=True)
+        typer.echo(f"delivered {report.delivered}, retrying {report.retried}, dead {report.dead}, "
+                   f"deferred {report.deferred}" + (" (bus unavailable)" if report.bus_down else ""))
+        if report.bus_down:
+            raise typer.Exit(3)
+
+    @outbox_app.command("list")
+    def outbox_list(status: Annotated[str | None, typer.Option(help="pending, delivered or dead (default all)")] = None,
+                    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+                    json_out: JsonOption = False, db: DbOption = None) -> None:
+        """Outbox messages with their delivery state; dead letters show their last error."""
+        from stockmesh.service import outbox
+
+        with opened(db) as store:
+            try:
+                entries = outbox.outbox_list(store, status=status, limit=limit)
+            except InvalidInput as exc:
+                raise fail(str(exc), 2) from exc
+        if json_out:
+            _echo_json([e._asdict() for e in entries])
+            return
+        for e in entries:
+            typer.echo(f"{e.seq:>7}  {e.status:<9} attempts={e.attempts:<3} {e.topic:<26} {e.message_id}"
+                       + (f"  last_error={e.last_error}" if e.last_error else ""))
+
+    @outbox_app.command("replay")
+    def outbox_replay(seq: Annotated[int, typer.Argument(help="The message's seq (from `outbox list`).")],
+                      db: DbOption = None) -> None:
+        """Put a dead (or delivered) message back to pending; its id, and so its effect, is unchanged."""
+        from stockmesh.service import outbox
+
+        with opened(db) as store:
+            try:
+                entry = outbox.replay(store, seq)
+            except InvalidInput as exc:
+                raise fail(str(exc), 2) from exc
+        typer.echo(f"message {entry.seq} ({entry.message_id}) is pending again")
+
+    @outbox_app.command("status")
+    def outbox_status(json_out: JsonOption = False, db: DbOption = None) -> None:
+        """How many messages are pending, delivered and dead."""
+        from stockmesh.service import outbox
+
+        with opened(db) as store:
+            counts = outbox.counts(store)
+        if json_out:
+            _echo_json(counts)
+        else:
+            typer.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+    @app.command("reconcile")
+    def reconcile_cmd(
+        file: Annotated[Path, typer.Argument(help="The external snapshot (CSV or JSON: sku, site, [lot], on_hand, "
+                                                   "[in_transit], [as_of]).")],
+        source: Annotated[str | None, typer.Option(help="Name of the external system, for the report.")] = None,
+        apply: Annotated[bool, typer.Option("--apply", help="Execute the proposed corrections (not by default).")] = False,
+        json_out: JsonOption = False, db: DbOption = None,
+    ) -> None:
+        """Compare a WMS/ERP snapshot with our positions; classify discrepancies; propose corrections."""
+        from stockmesh.adapters import snapshots
+        from stockmesh.service import reconcile as rc
+
+        try:
+            snap = snapshots.read_snapshot(file, source=source)
+        except snapshots.SnapshotRejected as exc:
+            raise _rejected(exc.errors) from exc
+        except InvalidInput as exc:
+            raise fail(str(exc)) from exc
+        with opened(db) as store:
+            ensure_views(store)
+            ours, lots, skus, sites, packs = rc.our_positions(store)
+            result = rc.reconcile(ours, snapshots.snapshot_frame(snap), known_skus=skus, known_sites=sites,
+                                  pack_sizes=packs, ours_lots=lots, source=snap.source, run_id=snap.digest[:16])
+            proposals = result.proposals()
+            applied = 0
+            if apply and proposals:
+                try:
+                    outcomes = rc.apply_proposals(store, proposals)
+                except StockmeshError as exc:
+                    raise fail(f"corrections not applied: {exc}") from exc
+                applied = sum(1 for o in outcomes if o.status == "applied")
+                ensure_views(store)
+        rows = result.discrepancies
+        if json_out:
+            _echo_json({
+                "summary": result.summary,
+                "discrepancies": [
+                    {"sku": s, "site": t, "class": c, "on_hand_us": _int(u), "on_hand_them": _int(h)}
+                    for s, t, c, u, h in zip(rows["sku"], rows["site"], rows["cls"], rows["on_hand_us"],
+                                             rows["on_hand_them"], strict=True)],
+                "proposals": [{"proposal_id": p.proposal_id, "command": p.command, "reasons": list(p.reasons)}
+                              for p in proposals],
+                "applied": applied})
+            return
+        typer.echo(", ".join(f"{k} {v}" for k, v in result.summary.items() if v))
+        for s, t, c, u, h in zip(rows["sku"], rows["site"], rows["cls"], rows["on_hand_us"], rows["on_hand_them"],
+                                 strict=True):
+            typer.echo(f"{c:<20} {s}@{t}: ours {_int(u)}, theirs {_int(h)}")
+        for p in proposals:
+            typer.echo(f"propose: {p.command['command']} {p.command['sku']}@{p.command['site']} "
+                       f"delta {p.command['delta']:+d}" + (f" lot {p.command['lot']}" if "lot" in p.command else ""))
+        if apply:
+            typer.echo(f"applied {applied} correction(s)")
+        elif proposals:
+            typer.echo(f"{len(proposals)} correction(s) proposed; run with --apply to execute them")
+
+
+def _int(value: Any) -> int | None:
+    return None if value != value or value is None else int(value)

@@ -104,7 +104,7 @@ async function showStock(sku, site) {
   const hist = d.history.map((h, i) => [i, h.on_hand]);
   const offset = hist.length;
   const start = d.position ? d.position.available : 0;
-  const fan = d.forecast_fan.map((f, i) => [offset + i, start - f.p90, start - f.p10]);
+  const fan = d.forecast_fan.map((f, i) => [offset + i, d.projected[i].available - (f.p90 - f.p50), d.projected[i].available + (f.p50 - f.p10)]);
   const projected = [[offset - 1, start]].concat(d.projected.map((p, i) => [offset + i, p.available]));
   view(`<h2>${esc(sku)} at ${esc(site)}</h2>
     <p>Daily demand ${num(d.daily_demand, 2)} (sd ${num(d.daily_sd, 2)}) · available ${num(start)} · on order ${num(d.position?.on_order)}</p>

@@ -67,8 +67,10 @@ def detect_drift(scaled_errors: np.ndarray, settings: DriftSettings | None = Non
     config = settings or DriftSettings()
     z = np.atleast_2d(np.asarray(scaled_errors, dtype=np.float64))
     n_series = z.shape[0]
+    # Started at no bias and at the mean absolute value of a standard normal error, so that the
+    # first error alone cannot swing the signal to +-1 (as starting from the first error would).
     smoothed = np.zeros(n_series)
-    smoothed_abs = np.zeros(n_series)
+    smoothed_abs = np.full(n_series, np.sqrt(2 / np.pi))
     cusum_up = np.zeros(n_series)
     cusum_down = np.zeros(n_series)
     peak_up = np.zeros(n_series)
@@ -86,11 +88,8 @@ def detect_drift(scaled_errors: np.ndarray, settings: DriftSettings | None = Non
         value = z[:, column]
         seen = ~np.isnan(value)
         error = np.where(seen, value, 0.0)
-        first = seen & (count == 0)
-        smoothed = np.where(first, error, np.where(seen, alpha * error + (1 - alpha) * smoothed, smoothed))
-        smoothed_abs = np.where(
-            first, np.abs(error), np.where(seen, alpha * np.abs(error) + (1 - alpha) * smoothed_abs, smoothed_abs)
-        )
+        smoothed = np.where(seen, alpha * error + (1 - alpha) * smoothed, smoothed)
+        smoothed_abs = np.where(seen, alpha * np.abs(error) + (1 - alpha) * smoothed_abs, smoothed_abs)
         cusum_up = np.where(seen, np.maximum(0.0, cusum_up + error - config.cusum_k), cusum_up)
         cusum_down = np.where(seen, np.maximum(0.0, cusum_down - error - config.cusum_k), cusum_down)
         peak_up = np.maximum(peak_up, cusum_up)

@@ -33,6 +33,12 @@ def get_kill_switch(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
 def set_kill_switch(rt: RuntimeDep, principal: PrincipalDep, body: KillSwitchIn) -> dict[str, Any]:
     """Engage or release the kill switch for the network (no ``site``) or one site."""
     principal.require("govern")
+    if body.site is None and not principal.all_sites:
+        from stockmesh.governance.auth import Forbidden
+
+        raise Forbidden("the network-wide kill switch needs a token scoped to every site")
+    if body.site is not None:
+        principal.require_sites([body.site])
     services.govern(rt.store, principal, decisions.set_kill_switch(body.engaged, body.site, principal.user_id,
                                                                    body.reason))
     return get_kill_switch(rt, principal)

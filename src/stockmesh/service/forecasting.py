@@ -54,6 +54,7 @@ def _split(stream_id: str, prefix: str) -> tuple[str, str]:
 @dataclass
 class _Series:
     first: date
+    last: date
     sales: dict[date, float] = field(default_factory=dict)
     out_spans: list[tuple[date, date | None]] = field(default_factory=list)
 
@@ -64,7 +65,7 @@ def _fold_stock_stream(stream_id: str, rows: list[Any], as_of: date | None) -> _
     ordered = [row for row in ordered if as_of is None or _day(row.occurred_at) <= as_of]
     if not ordered:
         return None
-    series = _Series(first=_day(ordered[0].occurred_at))
+    series = _Series(first=_day(ordered[0].occurred_at), last=_day(ordered[-1].occurred_at))
     state: StockState | None = None
     out_since: date | None = None  # the shelf has been empty since this day
     for row in ordered:
@@ -96,10 +97,7 @@ def read_demand_history(store: EventStore, as_of: date | None = None) -> DemandH
     if not folded:
         raise InvalidInput("the ledger has no stock movements to forecast from" +
                            (f" up to {as_of}" if as_of else ""))
-    last_day = as_of or max(
-        max([*series.sales, *(end for _, end in series.out_spans if end), series.first])
-        for series in folded.values()
-    )
+    last_day = as_of or max(series.last for series in folded.values())
     first_day = min(series.first for series in folded.values())
     n_days = (last_day - first_day).days + 1
     keys = sorted(folded)

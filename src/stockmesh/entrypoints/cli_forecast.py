@@ -61,6 +61,16 @@ def backtest_command(
     allow_returns: Annotated[
         bool, typer.Option("--allow-returns", help="Accept negative quantities.")
     ] = False,
+    expensive_share: Annotated[
+        float,
+        typer.Option(
+            "--expensive-share", min=0.0, max=1.0,
+            help="Share of series (the worst smooth/erratic ones) also tried with AutoETS and AutoTheta; 0 = off.",
+        ),
+    ] = 0.01,
+    expensive_seconds: Annotated[
+        float, typer.Option("--expensive-seconds", min=0.0, help="Wall-clock budget of those fits.")
+    ] = 15.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Back-test every candidate model and the automatic selection on DEMAND.csv.
@@ -80,7 +90,13 @@ def backtest_command(
         demand = read_demand_csv(
             demand_csv, freq=None if freq is None else freq.value, allow_returns=allow_returns
         )
-        settings = ForecastSettings(horizon=horizon, selection_windows=selection_windows, metric=metric.value)
+        settings = ForecastSettings(
+            horizon=horizon,
+            selection_windows=selection_windows,
+            metric=metric.value,
+            expensive_share=expensive_share,
+            expensive_seconds=expensive_seconds,
+        )
         report = _run_with_progress(backtest, demand.panel, horizon, folds, settings, quiet=as_json)
     except InvalidInput as exc:
         _fail(f"{demand_csv}: {exc}")

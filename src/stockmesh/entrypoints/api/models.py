@@ -16,7 +16,7 @@ Text = Annotated[str, Field(min_length=1, max_length=500)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 Instant = Annotated[str, Field(min_length=10, max_length=40)]
 Qty = Annotated[StrictInt, Field(gt=0, le=MAX_QTY)]
-Money = Annotated[float, Field(ge=0, le=MAX_QTY, allow_inf_nan=False, strict=False)]
+Money = Annotated[StrictFloat | StrictInt, Field(ge=0, le=MAX_QTY, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):

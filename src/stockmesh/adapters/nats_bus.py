@@ -91,10 +91,10 @@ class NatsConsumer:
                     continue
                 for msg in msgs:
                     if self._stop.is_set():
-                        return  # not acked: redelivered to whoever consumes next
+                        break  # not acked: redelivered to whoever consumes next
                     await self._handle(msg)
             except asyncio.CancelledError:
-                return
+                break
             except Exception as exc:  # noqa: BLE001 - an outage: wait and resubscribe
                 log.info("consumer %s: %s; retrying", self.durable, _translate(exc, "fetch"))
                 if sub is not None and not isinstance(exc, _UNAVAILABLE):
@@ -103,6 +103,11 @@ class NatsConsumer:
                     await asyncio.wait_for(self._stop.wait(), timeout=0.5)
                 except TimeoutError:
                     pass
+        if sub is not None:
+            try:  # no interest any more: the server stops routing pull replies to this inbox
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may be gone
+                pass
 
     async def _handle(self, msg: Any) -> None:
         headers = dict(msg.headers or {})
@@ -177,8 +182,11 @@ class NatsBus:
 
     def _wait(self, future: Future[T] | asyncio.Future[T], timeout: float | None) -> T:
         if isinstance(future, asyncio.Future):
+            inner = future
+
             async def waiter() -> T:
-                return await future
+                return await inner
+
             future = asyncio.run_coroutine_threadsafe(waiter(), self._ensure_loop())
         try:
             return future.result(timeout if timeout is not None else self.timeout + 5)

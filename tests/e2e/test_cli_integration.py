@@ -1,0 +1,134 @@
+"""The integration commands end to end through the CLI, on a SQLite ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from stockmesh.entrypoints.cli import app
+
+DATA = Path(__file__).resolve().parents[1] / "unit" / "integration" / "data"
+NETWORK = [
+    {"command": "RegisterSku", "sku": "OAT-MILK-1L", "pack_size": 6},
+    {"command": "RegisterSku", "sku": "MUESLI-500G"},
+    {"command": "RegisterSku", "sku": "FLOUR-1KG"},
+    {"command": "RegisterSite", "site": "DC-LYON", "kind": "dc"},
+    {"command": "RegisterSite", "site": "STORE-LYON-02"},
+    {"command": "RegisterSite", "site": "DC-PARIS", "kind": "dc"},
+    {"command": "RegisterSite", "site": "STORE-PARIS-01"},
+    {"command": "RegisterSite", "site": "SUP-OATLY", "kind": "supplier"},
+    {"command": "ReceiveStock", "sku": "OAT-MILK-1L", "site": "DC-LYON", "qty": 10},
+    {"command": "PlacePurchaseOrder", "po_id": "PO-1", "sku": "OAT-MILK-1L", "site": "STORE-LYON-02",
+     "supplier": "SUP-OATLY", "qty": 12},
+]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    lines = "\n".join(json.dumps({**cmd, "idempotency_key": f"k{i}"}) for i, cmd in enumerate(NETWORK))
+    (tmp_path / "network.jsonl").write_text(lines)
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "network.jsonl"), "--db", url])
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def stock(db: str) -> dict[tuple[str, str], int]:
+    code, out = run("stock", "--json", "--db", db)
+    assert code == 0
+    return {(r["sku"], r["site"]): r["on_hand"] for r in json.loads(out)}
+
+
+def test_epcis_ingest_export_reimport(db: str, tmp_path: Path, shared_data: Path) -> None:
+    example = shared_data / "epcis" / "ex_Example_9.6.1-ObjectEvent.jsonld"
+    code, out = run("epcis", "ingest", str(example), "--mapping", str(DATA / "epcis_mapping.yaml"), "--db", db)
+    assert code == 0 and "2 command(s) applied" in out
+    code, out = run("epcis", "ingest", str(example), "--mapping", str(DATA / "epcis_mapping.yaml"), "--db", db)
+    assert "2 duplicate(s)" in out
+    assert stock(db)[("OAT-MILK-1L", "DC-LYON")] == 8
+    export = tmp_path / "export.json"
+    code, _ = run("export", "epcis", "--out", str(export), "--db", db)
+    assert code == 0
+    before = stock(db)
+    code, out = run("epcis", "ingest", str(export), "--db", db)
+    assert code == 0 and "0 command(s) applied" in out and "3 echo(es)" in out
+    assert stock(db) == before
+
+
+def test_epcis_hostile_names_the_field(db: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
+                               "epcisBody": {"eventList": [{
+                                   "type": "ObjectEvent", "eventTime": "2026-01-01T00:00:00Z", "action": "OBSERVE",
+                                   "bizStep": "receiving", "bizLocation": {"id": "urn:epc:id:sgln:0012345.11111.0"},
+                                   "quantityList": [{"epcClass": "urn:epc:idpat:sgtin:0614141.107346.*",
+                                                     "quantity": -3}]}]}}))
+    code, out = run("epcis", "ingest", str(bad), "--mapping", str(DATA / "epcis_mapping.yaml"), "--db", db)
+    assert code == 1 and "quantityList[0].quantity" in out and "nothing written" in out
+
+
+def test_x12_ingest_with_ack_and_hostile(db: str, tmp_path: Path) -> None:
+    ack = tmp_path / "ack.edi"
+    code, out = run("x12", "ingest", str(DATA / "x12_846.edi"), "--ack", str(ack), "--db", db)
+    assert code == 0 and "2 command(s) applied" in out
+    assert "AK5*A" in ack.read_text()
+    bad = tmp_path / "bad.edi"
+    bad.write_text((DATA / "x12_856.edi").read_text().replace("SE*17*", "SE*16*"))
+    code, out = run("x12", "ingest", str(bad), "--db", db)
+    assert code == 1 and "SE01" in out and "nothing written" in out
+
+
+def test_snapshot_ingest_and_reconcile(db: str, tmp_path: Path) -> None:
+    snap = tmp_path / "wms.csv"
+    snap.write_text("sku,site,on_hand,as_of\nOAT-MILK-1L,DC-LYON,7,2100-01-01\nMUESLI-500G,DC-LYON,5,2100-01-01\n"
+                    "GHOST-SKU,DC-LYON,1,2100-01-01\n")
+    code, out = run("reconcile", str(snap), "--json", "--db", db)
+    assert code == 0
+    report = json.loads(out)
+    classes = {(d["sku"], d["class"]) for d in report["discrepancies"]}
+    assert classes == {("OAT-MILK-1L", "quantity_mismatch"), ("MUESLI-500G", "missing_at_us"),
+                       ("GHOST-SKU", "unknown_sku")}
+    assert report["applied"] == 0 and len(report["proposals"]) == 2
+    code, out = run("reconcile", str(snap), "--apply", "--db", db)
+    assert code == 0 and "applied 2 correction(s)" in out
+    assert stock(db)[("OAT-MILK-1L", "DC-LYON")] == 7
+    good = tmp_path / "count.csv"
+    good.write_text("sku,site,on_hand\nOAT-MILK-1L,DC-LYON,9\n")
+    code, out = run("snapshot", "ingest", str(good), "--db", db)
+    assert code == 0 and "1 count(s) applied" in out
+    code, out = run("snapshot", "ingest", str(good), "--db", db)
+    assert "1 duplicate(s)" in out
+
+
+def test_outbox_relay_list_replay(db: str, tmp_path: Path) -> None:
+    from stockmesh.bootstrap import open_store
+    from stockmesh.ledger.records import OutboxMessage
+    from stockmesh.service.execute import execute
+
+    store = open_store(db)
+    execute(store, [], outbox=[OutboxMessage("out:PO-1", "purchase_order.placed", json.dumps(
+        {"command": "PlacePurchaseOrder", "po_id": "PO-1", "sku": "OAT-MILK-1L", "site": "STORE-LYON-02",
+         "supplier": "SUP-OATLY", "qty": 12}), "2026-11-26T00:00:00+00:00"),
+        OutboxMessage("out:PO-bad", "purchase_order.placed", json.dumps({"po_id": "PO*BAD"}),
+                      "2026-11-26T00:00:00+00:00")])
+    store.close()
+    code, out = run("outbox", "relay", "--x12-dir", str(tmp_path / "edi"), "--db", db)
+    assert code == 0 and "delivered 1" in out and "dead 1" in out
+    assert len(list((tmp_path / "edi").glob("*.850"))) == 1
+    code, out = run("outbox", "list", "--status", "dead", "--json", "--db", db)
+    (dead,) = json.loads(out)
+    assert "cannot write an 850" in dead["last_error"]
+    code, out = run("outbox", "replay", str(dead["seq"]), "--db", db)
+    assert code == 0 and "pending again" in out
+    code, out = run("outbox", "status", "--db", db)
+    assert "pending 1" in out and "delivered 1" in out
+    code, out = run("outbox", "relay", "--db", db)
+    assert code == 1 and "nowhere to deliver" in out

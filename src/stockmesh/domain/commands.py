@@ -30,12 +30,18 @@ class Command:
 
     def payload(self) -> dict[str, Any]:
         """The command as the JSON object it was given as (without empty optional fields)."""
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))
         out: dict[str, Any] = {"command": self.name}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in names:
+            value = getattr(self, name)
             if value is not None:
-                out[f.name] = value
+                out[name] = value
         return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -320,6 +326,20 @@ def parse_instant(name: str, value: Any) -> str:
     """ISO 8601 date or date-time; naive times are UTC. Returned normalised, e.g. 2026-03-01T00:00:00+00:00."""
     if not isinstance(value, str) or len(value) > 40:
         raise InvalidInput("must be an ISO 8601 date or date-time string", field=name)
+    normalised = _INSTANTS.get(value)
+    if normalised is not None:  # a batch repeats the same few business times
+        return normalised
+    normalised = _parse_instant(name, value)
+    if len(_INSTANTS) > 4096:
+        _INSTANTS.clear()
+    _INSTANTS[value] = normalised
+    return normalised
+
+
+_INSTANTS: dict[str, str] = {}
+
+
+def _parse_instant(name: str, value: str) -> str:
     try:
         if len(value) == 10:
             moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)

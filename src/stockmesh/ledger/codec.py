@@ -55,8 +55,12 @@ def chain_hash(position: int, stream_id: str, version: int, type_name: str, sche
     return _sha256(text.encode()).hexdigest()
 
 
-def payload_hash(payload: dict[str, Any]) -> str:
-    """Fingerprint of a command's whole payload, for idempotency (same key + other payload = error).
+def command_fingerprint(command: Any) -> str:
+    """Fingerprint of a validated command, for idempotency (same key + other payload = error).
 
-    128 bits of SHA-256 over the canonical JSON: ample to tell two payloads of one key apart."""
-    return _sha256(orjson.dumps(payload, option=_OPTS)).hexdigest()[:32]
+    Taken over the command's name and its normalised fields (times in UTC, defaults filled in), so
+    the same command hashes the same whether it came from a file, the API or an agent. 128 bits of
+    SHA-256: ample to tell two payloads of one key apart."""
+    digest = _sha256(command.name.encode())
+    digest.update(orjson.dumps(command, option=_OPTS))
+    return digest.hexdigest()[:32]

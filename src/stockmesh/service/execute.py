@@ -66,18 +66,21 @@ class BatchRejected(StockmeshError):
         super().__init__(f"command {index + 1}: {error}")
 
 
-def _streams_of(command: Command) -> str | None:
-    """The stock or document stream a command will surely read, fetched in bulk up front.
-    (SKU and site streams are few: they load on first use and stay cached for the batch.)"""
+def _streams_of(command: Command, out: list[str]) -> None:
+    """Add the streams a command will surely read, so that a batch fetches them in one query."""
     sku = getattr(command, "sku", None)
     if sku is not None:
+        out.append(f"sku:{sku}")
         site = getattr(command, "site", None) or getattr(command, "from_site", None)
-        return f"stock:{sku}@{site}" if site is not None else None
+        if site is not None:
+            out.append(f"site:{site}")
+            out.append(f"stock:{sku}@{site}")
+        return
     for attr, prefix in (("reservation_id", "reservation"), ("transfer_id", "transfer"), ("po_id", "po")):
         value = getattr(command, attr, None)
         if value is not None:
-            return f"{prefix}:{value}"
-    return None
+            out.append(f"{prefix}:{value}")
+            return
 
 
 def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
@@ -93,8 +96,8 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             outbox: Sequence[OutboxMessage] = (), after_each: AfterEach | None = None) -> list[Outcome]:
     """Decide and append ``commands`` in one transaction; see the module docstring.
 
-    ``payloads`` are the commands as received (for the idempotency fingerprint); by default each
-    command's own ``payload()``. Raises ``BatchRejected`` when ``all_or_nothing`` and any fails.
+    ``payloads`` (the commands as received) are accepted for callers' convenience; idempotency
+    fingerprints are taken over the validated commands themselves. Raises ``BatchRejected`` when ``all_or_nothing`` and any fails.
     ``facts`` (appended before the commands' events) and ``outbox`` messages are written in the same
     transaction; ``after_each`` may add more of both for each command once its outcome is known
     (e.g. "proposal executed"), appended right after that command's events.
@@ -107,10 +110,8 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
         extra_json = ""
     now = datetime.now(UTC).isoformat()
     dumps = orjson.dumps
-    fingerprints = [codec.payload_hash(p if isinstance(p, dict) else dict(p))
-                    for p in (payloads if payloads is not None else [c.payload() for c in commands])]
-    if len(fingerprints) != len(commands):  # pragma: no cover - a caller's bug
-        raise ValueError("payloads and commands differ in length")
+    fingerprint_of = codec.command_fingerprint
+    fingerprints = [fingerprint_of(c) for c in commands]
     outcomes: list[Outcome] = []
     with gc_paused(), store.write() as session:
         seen = session.find_idempotency([c.idempotency_key for c in commands])
@@ -136,7 +137,10 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                 entry = states[stream_id]
             return entry[1]
 
-        prefetch([s for s in map(_streams_of, commands) if s is not None])
+        wanted: list[str] = []
+        for command in commands:
+            _streams_of(command, wanted)
+        prefetch(wanted)
         new_events: list[NewEvent] = []
         messages: list[OutboxMessage] = list(outbox)
 

@@ -26,7 +26,14 @@ from stockmesh.adapters.simulated.world import Observation, SimulatedWorld
 from stockmesh.agents.allocation import AllocationAgent
 from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
 from stockmesh.agents.supply import SupplyChainAgent
-from stockmesh.domain.commands import Command, parse_command
+from stockmesh.domain.commands import (
+    AdjustStock,
+    Command,
+    ReceivePurchaseOrder,
+    ReceiveTransfer,
+    ShipStock,
+    parse_command,
+)
 from stockmesh.domain.proposals import Proposal, ProposalOutcomeRecorded
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import Fact, execute
@@ -99,7 +106,7 @@ class LedgerTwin:
         return f"{self.run_id}:{label}:{self._keys}"
 
     def _iso(self, day: int) -> str:
-        return f"{self.dates[day].isoformat()}T12:00:00+00:00"
+        return f"{self.dates[day].isoformat()}T12:00:00+00:00"  # normalised as parse_instant would
 
     def setup(self) -> None:
         """Register SKUs and sites, and receive the opening stock."""
@@ -132,11 +139,14 @@ class LedgerTwin:
         when = self._iso(day)
         commands: list[Command] = []
         facts: list[Fact] = []
+        # The world's reports are built as commands directly: their ids are the registered ones and
+        # their quantities positive integers by construction; the ledger still checks every rule.
         for order in self.book.pop(day, []):
-            receipt = {"command": "ReceivePurchaseOrder", "po_id": order.doc_id} if order.kind == "po" else {
-                "command": "ReceiveTransfer", "transfer_id": order.doc_id}
-            commands.append(parse_command({**receipt, "qty": order.qty, "occurred_at": when,
-                                           "idempotency_key": f"{self.run_id}:receipt:{order.doc_id}"}))
+            key = f"{self.run_id}:receipt:{order.doc_id}"
+            commands.append(
+                ReceivePurchaseOrder(idempotency_key=key, po_id=order.doc_id, qty=order.qty, occurred_at=when)
+                if order.kind == "po" else
+                ReceiveTransfer(idempotency_key=key, transfer_id=order.doc_id, qty=order.qty, occurred_at=when))
             lead_time = day - order.placed_day
             self.supply.observe_receipt(order.lane, lead_time, on_time=lead_time <= self.rows.lead_time_days[order.row]
                                         + 0.5, in_full=True)
@@ -146,16 +156,14 @@ class LedgerTwin:
         sold = totals.flow_sold - self._last_sold
         self._last_sold = totals.flow_sold.copy()
         for row in np.flatnonzero(sold):
-            commands.append(parse_command({"command": "ShipStock", "sku": self.sku[row], "site": self.site[row],
-                                           "qty": int(sold[row]), "occurred_at": when,
-                                           "idempotency_key": f"{self.run_id}:sale:{day}:{row}"}))
+            commands.append(ShipStock(idempotency_key=f"{self.run_id}:sale:{day}:{row}", sku=self.sku[row],
+                                      site=self.site[row], qty=int(sold[row]), occurred_at=when))
         expired = totals.flow_expired - self._last_expired
         self._last_expired = totals.flow_expired.copy()
         for row in np.flatnonzero(expired):
-            commands.append(parse_command({"command": "AdjustStock", "sku": self.sku[row], "site": self.site[row],
-                                           "delta": -int(expired[row]), "reason": "expired: shelf life reached",
-                                           "occurred_at": when,
-                                           "idempotency_key": f"{self.run_id}:expiry:{day}:{row}"}))
+            commands.append(AdjustStock(idempotency_key=f"{self.run_id}:expiry:{day}:{row}", sku=self.sku[row],
+                                        site=self.site[row], delta=-int(expired[row]),
+                                        reason="expired: shelf life reached", occurred_at=when))
         self._execute(commands, facts)
 
     # ------------------------------------------------------------------------------ deciding

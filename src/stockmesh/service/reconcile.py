@@ -280,6 +280,7 @@ def seeded_snapshot(ours: Any, ours_lots: Any, pack_sizes: Mapping[str, int], *,
     lot_rows["in_transit"] = 0
     # lot mismatch: move one unit from a lot to the unlotted remainder (totals unchanged)
     movable = np.flatnonzero(lot_rows["on_hand"].to_numpy() > 0)
+    remainder_at = dict(zip(zip(remainder["sku"], remainder["site"], strict=True), remainder.index, strict=True))
     seen_pos: set[tuple[str, str]] = set()
     moved = 0
     for i in rng.permutation(movable):
@@ -288,8 +289,7 @@ def seeded_snapshot(ours: Any, ours_lots: Any, pack_sizes: Mapping[str, int], *,
             continue
         seen_pos.add(key)
         lot_rows.at[i, "on_hand"] -= 1
-        r = remainder.index[(remainder["sku"] == key[0]) & (remainder["site"] == key[1])][0]
-        remainder.at[r, "on_hand"] += 1
+        remainder.at[remainder_at[key], "on_hand"] += 1
         truth[key] = "lot_mismatch"
         moved += 1
         if moved == per_class:
@@ -305,7 +305,11 @@ def seeded_snapshot(ours: Any, ours_lots: Any, pack_sizes: Mapping[str, int], *,
     extra = []
     skus, sites = sorted(known_skus), sorted(known_sites)
     present = set(zip(ours["sku"], ours["site"], strict=True))
-    free = [(s, t) for s in skus[:200] for t in sites[:200] if (s, t) not in present]
+    free: list[tuple[str, str]] = []
+    for s in reversed(skus):  # the first per_class pairs we do not hold
+        free.extend((s, t) for t in reversed(sites) if (s, t) not in present)
+        if len(free) >= per_class:
+            break
     if len(free) < per_class:
         raise ValueError("no free SKU x site pairs to seed missing_at_us")
     for n in range(per_class):

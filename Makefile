@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS_TEST := dev,pg,forecast,api,nats
-EXTRAS_DEMO := forecast
+EXTRAS_DEMO := pg
 
 .PHONY: demo test lint bench clean
 

@@ -10,6 +10,7 @@ import typer
 
 from stockmesh.entrypoints import (
     cli_api,
+    cli_demo,
     cli_forecast,
     cli_governance,
     cli_integration,
@@ -32,6 +33,7 @@ cli_api.register(app)
 cli_governance.register(app)
 cli_integration.register(app)
 cli_sim.register(app)
+cli_demo.register(app)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from stockmesh.domain.commands import (
     ShipStock,
     parse_command,
 )
-from stockmesh.domain.proposals import Proposal, ProposalOutcomeRecorded
+from stockmesh.domain.proposals import ProposalOutcomeRecorded
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import Fact, execute
 from stockmesh.service.loop import CycleReport, Gate, approve_and_execute, run_cycle
@@ -73,7 +73,7 @@ class LedgerTwin:
     """Drives one ``SimulatedWorld`` with ``policy`` through the agent loop onto ``store``."""
 
     def __init__(self, spec: WorldSpec, policy: Policy, store: EventStore, gate: Gate, *,
-                 planner_approves: bool = True, run_id: str = "run") -> None:
+                 planner_approves: bool = True, run_id: str = "run", spotlight_row: int | None = None) -> None:
         self.spec = spec
         self.policy = policy
         self.store = store
@@ -98,6 +98,8 @@ class LedgerTwin:
         self._last_expired = np.zeros(n, dtype=np.int64)
         self._flushed_day = -1
         self._keys = 0
+        self.spotlight_row = spotlight_row
+        self.spotlight: dict[str, list[float]] = defaultdict(list)
         self.dates = [spec_start(spec) + dt.timedelta(days=d - spec.history_days) for d in range(spec.n_days + 1)]
 
     # ------------------------------------------------------------------------------ recording
@@ -185,6 +187,8 @@ class LedgerTwin:
             self._record_physical_day(day)
             self._flushed_day = day
         decision: Decision = self.policy.decide(observation, rows)
+        if self.spotlight_row is not None and day >= self.spec.first_measured_day:
+            self._watch(observation, decision)
         quantity = self._feasible(rows, decision.order_quantity)
         label = f"{self.run_id}-D{day:04d}"
         proposals = self.replenishment.propose(self.rows, rows, quantity, day_label=label, explain=decision.explain,
@@ -210,6 +214,24 @@ class LedgerTwin:
             arrival = day + int(lead_times[row])
             self.book[arrival].append(_Order(kind, doc, p.proposal_id, row, p.qty, day, arrival, self.lane_name[row]))
         return out
+
+    def _watch(self, observation: Observation, decision: Decision) -> None:
+        row = self.spotlight_row
+        if row is None or row not in decision.rows:
+            return
+        why = decision.explain(row)
+        inputs = why["inputs"]
+        assert isinstance(inputs, dict)
+        mean = float(inputs.get("level", 0.0)) * float(inputs.get("promotion_uplift", 1.0) or 1.0)
+        sd = float(inputs.get("daily_variance", 0.0)) ** 0.5
+        watch = self.spotlight
+        watch["demand"].append(float(self.spec.demand[observation.day, row]))
+        watch["on_hand"].append(float(observation.on_hand[row]))
+        watch["forecast"].append(mean)
+        watch["forecast_p10"].append(max(mean - 1.2816 * sd, 0.0))
+        watch["forecast_p90"].append(mean + 1.2816 * sd)
+        watch["reorder_point"].append(float(why["reorder_point"]))  # type: ignore[arg-type]
+        watch["order"].append(float(why["order_quantity"]))  # type: ignore[arg-type]
 
     def _account(self, report: CycleReport) -> None:
         s = self.stats

@@ -1,0 +1,110 @@
+"""``stockmesh demo`` (the main job) and ``stockmesh explain`` (why an order was placed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stockmesh.entrypoints.cli_ledger import DbOption, JsonOption, fail, opened
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def demo(
+        scenario: Annotated[Path, typer.Option(help="Scenario YAML.")] = Path("scenarios/default.yaml"),
+        seed: Annotated[int | None, typer.Option(help="Seed; default: the scenario's.")] = None,
+        max_auto_value: Annotated[float, typer.Option(
+            help="Orders above this value wait for a person (the simulated planner approves them).")] = 5_000.0,
+        report_dir: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("reports"),
+        db: DbOption = None,
+    ) -> None:
+        """Run a simulated multi-site network with the agents against the baselines; KPIs and a report."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+
+        from stockmesh.bootstrap import database_url, open_store
+        from stockmesh.simulation.demo import run_demo
+        from stockmesh.simulation.errors import ScenarioError
+
+        console = Console()
+        url = database_url(db)
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)  # a fresh ledger for a fresh run
+        if not scenario.is_file():
+            raise fail(f"scenario file not found: {scenario} (run from the repository root, or pass --scenario)")
+        store = open_store(url)
+        tasks: dict[str, int] = {}
+        with Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:
+            def progress(name: str, day: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total)
+                bar.update(tasks[name], completed=day)
+            try:
+                result = run_demo(scenario, store, seed=seed, max_auto_value=max_auto_value, progress=progress,
+                                  report_dir=report_dir)
+            except ScenarioError as exc:
+                raise fail(str(exc)) from exc
+            finally:
+                store.close()
+        table = Table(title=f"KPIs over {result.agents_world.spec.measured_days} measured days "
+                            f"(scenario {result.scenario}, seed {result.seed})")
+        policies = list(result.kpis)
+        table.add_column("KPI")
+        for p in policies:
+            table.add_column(p, justify="right", style="bold green" if p == "agents" else None)
+        from stockmesh.simulation.report import ROWS
+
+        for key, label, fmt in ROWS:
+            table.add_row(label, *(fmt.format(result.kpis[p][key]) for p in policies))
+        agents = result.kpis["agents"]["total_cost"]
+        table.add_row("agents cost / this", *(f"{agents / result.kpis[p]['total_cost']:.3f}" for p in policies))
+        console.print(table)
+        stats, checks = result.twin.stats, result.checks
+        console.print(f"Agents: {stats.proposals:,} proposals, {stats.approved:,} auto-approved, {stats.queued:,} "
+                      f"queued for a person, {stats.superseded:,} superseded, {stats.failed:,} refused by the ledger.")
+        console.print(f"Ledger {url}: {checks['events']:,} events; replay --verify "
+                      f"{'ok' if checks['replay_verify'] else 'FAILED'}; audit verify "
+                      f"{'ok' if checks['audit_verify'] else 'FAILED'}; stock equals the world's: "
+                      f"{'yes' if checks['ledger_matches_world'] else 'NO'}; {checks['orders']:,} orders, "
+                      f"{checks['orders_without_explanation']} unexplained.")
+        console.print(f"Report: {result.report_path}")
+        console.print(f"Try: stockmesh explain {checks['example_order']}   |   stockmesh stock --site DC-NORTH   |   "
+                      "stockmesh audit verify")
+        if not (checks["replay_verify"] and checks["audit_verify"] and checks["ledger_matches_world"]):
+            raise typer.Exit(1)
+
+    @app.command("explain")
+    def explain_command(order_id: Annotated[str, typer.Argument(help="A purchase order, transfer or proposal id.")],
+                        json_out: JsonOption = False, db: DbOption = None) -> None:
+        """Why an order was placed: its full provenance."""
+        from stockmesh.service.explain import explain
+
+        with opened(db) as store:
+            story = explain(store, order_id)
+        if json_out:
+            typer.echo(json.dumps(story, indent=2, default=str))
+            return
+        typer.echo(story.get("summary", ""))
+        proposal = story.get("proposal")
+        if proposal:
+            prov = proposal.get("provenance", {})
+            typer.echo(f"  proposal {proposal['proposal_id']} by the {proposal['agent']} agent ({proposal['tempo']})")
+            for name in ("inputs", "parameters"):
+                for key, value in (prov.get(name) or {}).items():
+                    typer.echo(f"  {name[:-1]:<9} {key:<28} {value:,.3f}" if isinstance(value, float)
+                               else f"  {name[:-1]:<9} {key:<28} {value}")
+            for key in ("reorder_point", "order_up_to", "order_quantity", "lead_time_days", "policy_version"):
+                if key in prov:
+                    typer.echo(f"  {'result':<9} {key:<28} {prov[key]}")
+        for step in story.get("decision", []):
+            details = {k: v for k, v in step.items() if k not in ("type", "occurred_at")}
+            typer.echo(f"  {step['occurred_at'][:10]}  {step['type']:<24} {json.dumps(details, default=str)[:140]}")
+        for event in story.get("document", []):
+            typer.echo(f"  {event['occurred_at'][:10]}  {event['type']:<24} {json.dumps(event['data'])[:140]}")

@@ -3,15 +3,14 @@ store named by the settings (or takes one already open) and builds the runtime."
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from stockmesh.entrypoints.api import problems
-from stockmesh.entrypoints.api.limits import BodyLimits, RateLimiter
+from stockmesh.entrypoints.api.limits import BodyLimits, RateLimiter, Timing
 from stockmesh.entrypoints.api.metrics import Metrics
 from stockmesh.entrypoints.api.routers import (
     audit,
@@ -61,15 +60,6 @@ def create_app(settings: Settings | None = None, *, store: EventStore | None = N
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
 
-    @app.middleware("http")
-    async def timing(request: Request, call_next):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        runtime.metrics.request_latency.labels(request.method, path).observe(time.perf_counter() - started)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
+    app.add_middleware(Timing, metrics=runtime.metrics)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     return app

@@ -128,3 +128,30 @@ class RateLimiter:
             if len(self._buckets) > 100_000:  # keep memory bounded under a flood of keys
                 self._buckets.clear()
             return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+
+class Timing:
+    """Request latency per route into the metrics, and ``nosniff`` on every response (pure ASGI:
+    ``BaseHTTPMiddleware`` costs a task and a queue per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.request_latency.labels(scope["method"], path).observe(time.perf_counter() - started)

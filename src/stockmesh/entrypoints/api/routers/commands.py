@@ -19,9 +19,10 @@ KeyHeader = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_len
 @router.post("/commands", status_code=201, response_model=CommandAccepted)
 def ingest(rt: RuntimeDep, principal: PrincipalDep, idempotency_key: KeyHeader,
            body: Annotated[CommandBody, Body()], response: Response) -> CommandAccepted:
-    state = rt.view.refresh()
-    result = services.ingest_command(rt.store, state, principal, body.model_dump(exclude_none=True),
-                                     idempotency_key)
+    state = rt.view.state  # brought up to date by the authentication just before
+    with rt.writes:
+        result = services.ingest_command(rt.store, state, principal, body.model_dump(exclude_none=True),
+                                         idempotency_key)
     if result.status == "duplicate":
         response.headers["Idempotent-Replayed"] = "true"
     return CommandAccepted(**result.body())

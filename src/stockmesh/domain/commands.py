@@ -294,24 +294,24 @@ def _integer(name: str, value: Any) -> int:
 def _positive(name: str, value: Any) -> int:
     if type(value) is int and 0 < value <= MAX_QTY:  # the common case, checked first
         return value
-    value = _integer(name, value)
-    if value <= 0:
-        raise InvalidInput(f"must be a positive integer, got {value}", field=name)
-    return value
+    number = _integer(name, value)
+    if number <= 0:
+        raise InvalidInput(f"must be a positive integer, got {number}", field=name)
+    return number
 
 
 def _non_negative(name: str, value: Any) -> int:
-    value = _integer(name, value)
-    if value < 0:
-        raise InvalidInput(f"must be zero or more, got {value}", field=name)
-    return value
+    number = _integer(name, value)
+    if number < 0:
+        raise InvalidInput(f"must be zero or more, got {number}", field=name)
+    return number
 
 
 def _non_zero(name: str, value: Any) -> int:
-    value = _integer(name, value)
-    if value == 0:
+    number = _integer(name, value)
+    if number == 0:
         raise InvalidInput("must not be zero", field=name)
-    return value
+    return number
 
 
 def _money(name: str, value: Any) -> float:
@@ -376,24 +376,24 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
 
 
 def _pack(name: str, value: Any) -> int:
-    value = _positive(name, value)
-    if value > 10**6:
+    number = _positive(name, value)
+    if number > 10**6:
         raise InvalidInput("must be at most 1000000", field=name)
-    return value
+    return number
 
 
 def _days(name: str, value: Any) -> int:
-    value = _positive(name, value)
-    if value > 36500:
+    number = _positive(name, value)
+    if number > 36500:
         raise InvalidInput("must be at most 36500 days", field=name)
-    return value
+    return number
 
 
 def _unit(name: str, value: Any) -> str:
-    value = _text(name, value)
-    if len(value) > 20:
+    text = _text(name, value)
+    if len(text) > 20:
         raise InvalidInput("must be at most 20 characters", field=name)
-    return value
+    return text
 
 
 Validator = Callable[[str, Any], Any]

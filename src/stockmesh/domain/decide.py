@@ -239,10 +239,10 @@ def _dispatch(c: cmd.Command, get: Getter) -> Decision:
     _site(get, c.to_site, "to_site")
     stock, site = _take(get, c.sku, c.from_site, c.qty, field="from_site")
     lots = _allocate_lots(stock, c.qty, c.lot, what="on hand", allow_short=_allows_negative(site))
-    expiry = None
+    expiry: str | None = None
     if c.lot is not None:
         entry = stock.lots.get(c.lot)
-        expiry = entry[2] if entry else None  # type: ignore[assignment]
+        expiry = str(entry[2]) if entry and entry[2] is not None else None
     out_stream = stock_stream(c.sku, c.from_site)
     decision: Decision = [
         (f"transfer:{c.transfer_id}", ev.TransferDispatched(

@@ -42,13 +42,15 @@ def statsforecast_available() -> bool:
 class ExpensiveBudget:
     """What is left of the expensive-model budget of one ``forecast_series`` or ``backtest`` call.
 
-    ``share`` bounds the share of series (per chunk of rows) that may be evaluated; ``deadline`` is
-    a ``time.perf_counter()`` value after which no further series is started.
+    ``share`` bounds the share of series (per chunk of rows) that may be evaluated; ``seconds`` is
+    the wall-clock time the fits may take, counted from the first one (statsforecast's import and
+    compilation included), after which no further series is started.
     """
 
     models: tuple[str, ...]
     share: float
-    deadline: float
+    seconds: float
+    deadline: float | None = None
     evaluated: int = 0
     failed_fits: int = 0
     stopped_by_time: bool = False
@@ -61,12 +63,13 @@ class ExpensiveBudget:
         unknown = [name for name in models if name not in EXPENSIVE_MODELS]
         if unknown:
             raise ValueError(f"unknown expensive model(s) {unknown}; choose from {EXPENSIVE_MODELS}")
-        return ExpensiveBudget(models=models, share=share, deadline=time.perf_counter() + seconds)
+        return ExpensiveBudget(models=models, share=share, seconds=seconds)
 
     def describe(self) -> dict[str, Any]:
         return {
             "models": list(self.models),
             "share": self.share,
+            "seconds": self.seconds,
             "series_evaluated": self.evaluated,
             "failed_fits": self.failed_fits,
             "stopped_by_time": self.stopped_by_time,
@@ -120,10 +123,12 @@ def run_expensive_models(
     out = {name: np.full((n_series, len(cutoffs), horizon), np.nan) for name in budget.models}
     done = np.zeros(n_series, dtype=bool)
     first_cutoff = int(cutoffs[0])
+    if rows.size and budget.deadline is None:
+        budget.deadline = time.perf_counter() + budget.seconds
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         for row in rows.tolist():
-            if time.perf_counter() > budget.deadline:
+            if budget.deadline is not None and time.perf_counter() > budget.deadline:
                 budget.stopped_by_time = True
                 break
             series = values[row]

@@ -349,13 +349,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parents[1])
+        return out.stdout.rstrip() if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _uncommitted_code() -> list[str] | None:
+    """Files of the measured code paths that differ from the commit (others edit the same tree)."""
+    out = _git("status", "--porcelain", "--", "domain", "ledger", "projections", "service", "bootstrap.py")
+    return None if out is None else [line[3:] for line in out.splitlines() if line.strip()]
 
 
 def machine_info() -> dict[str, Any]:
@@ -368,7 +374,8 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "sqlite": sqlite3.sqlite_version,
         "load_average_at_start": list(os.getloadavg()),
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "uncommitted_measured_code": _uncommitted_code(),
     }
     try:
         import psutil
@@ -416,6 +423,7 @@ class Ui:
     @contextlib.contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
         task_id = self.progress.add_task(description, total=total)
+        started = time.perf_counter()
 
         def advance(n: int) -> None:
             self.progress.advance(task_id, n)
@@ -423,9 +431,8 @@ class Ui:
         try:
             yield advance
         finally:
-            if total is not None:
-                self.progress.update(task_id, completed=total)
-            self.progress.stop_task(task_id)
+            self.progress.remove_task(task_id)
+            self.note(f"done: {description} ({time.perf_counter() - started:.1f} s)")
 
     def note(self, message: str) -> None:
         if not self.quiet:

@@ -52,8 +52,6 @@ def ledger(
     seed: Annotated[int, typer.Option("--seed")] = 20_260_101,
 ) -> None:
     """Ledger throughput, latency, replay and memory, against the raw floor and eventsourcing."""
-    from rich.console import Console
-
     from stockmesh.bench.ledger import BenchConfig, Ui, render, run
 
     cfg = BenchConfig(events=events, replay_events=replay_events, runs=runs, pg_url=None if no_pg else pg,
@@ -62,7 +60,7 @@ def ledger(
                       tmp_dir=str(tmp_dir) if tmp_dir else None)
     with Ui() as ui:
         result = run(cfg, ui)
-    render(result, Console())
+    render(result)
     text = json.dumps(result, indent=2)
     typer.echo(text)
     if json_out:

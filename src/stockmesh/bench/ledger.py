@@ -374,6 +374,7 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "sqlite": sqlite3.sqlite_version,
         "load_average_at_start": list(os.getloadavg()),
+        "code_path": str(Path(__file__).resolve().parents[2]),
         "git_commit": _git("rev-parse", "HEAD"),
         "uncommitted_measured_code": _uncommitted_code(),
     }

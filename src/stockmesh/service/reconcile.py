@@ -128,6 +128,8 @@ def reconcile(ours: Any, theirs: Any, *, known_skus: Iterable[str] | None = None
     has_lots = "lot" in theirs.columns and theirs["lot"].notna().any()
     has_transit = "in_transit" in theirs.columns and theirs["in_transit"].notna().any()
     has_as_of = "as_of" in theirs.columns and theirs["as_of"].notna().any()
+    if has_as_of:  # as datetimes, so the group minimum and the comparison stay vectorised
+        theirs = theirs.assign(as_of=pd.to_datetime(theirs["as_of"], utc=True, format="ISO8601", cache=True))
     agg: dict[str, Any] = {"on_hand": "sum"}
     if has_transit:
         agg["in_transit"] = "sum"
@@ -155,11 +157,10 @@ def reconcile(ours: Any, theirs: Any, *, known_skus: Iterable[str] | None = None
         (~site_col.isin(list(known_sites))).to_numpy() & ~only_us
     stale = np.zeros(len(merged), dtype=bool)
     if has_as_of and "last_event_at" in merged.columns:
-        # ISO 8601 UTC strings compare in time order; a position that moved after their snapshot
-        # was taken may differ only because of that movement.
-        last = merged["last_event_at"].fillna("").astype(str).to_numpy()
-        as_of = merged["as_of"].fillna("").astype(str).to_numpy()
-        stale = (differs | transit_differs) & (as_of != "") & (last > as_of)
+        # A position that moved after their snapshot was taken may differ only because of that.
+        last = pd.to_datetime(merged["last_event_at"], utc=True, format="ISO8601", cache=True)
+        as_of = merged["as_of"]
+        stale = (differs | transit_differs) & (as_of.notna() & last.notna() & (last > as_of)).to_numpy()
     pack = np.ones(len(merged))
     if pack_sizes:
         pack = sku_col.map(pack_sizes).fillna(1).to_numpy(dtype=float)

@@ -16,8 +16,11 @@ def register(app: typer.Typer) -> None:
     def demo(
         scenario: Annotated[Path, typer.Option(help="Scenario YAML.")] = Path("scenarios/default.yaml"),
         seed: Annotated[int | None, typer.Option(help="Seed; default: the scenario's.")] = None,
+        policy: Annotated[Path | None, typer.Option(
+            help="Governance policy the agents' proposals are reviewed under (queued ones are approved by a "
+                 "simulated planner the same day).")] = Path("policies/default.yaml"),
         max_auto_value: Annotated[float, typer.Option(
-            help="Orders above this value wait for a person (the simulated planner approves them).")] = 5_000.0,
+            help="Without a policy file: orders above this value wait for a person.")] = 5_000.0,
         report_dir: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("reports"),
         db: DbOption = None,
     ) -> None:
@@ -48,7 +51,8 @@ def register(app: typer.Typer) -> None:
                 bar.update(tasks[name], completed=day)
             try:
                 result = run_demo(scenario, store, seed=seed, max_auto_value=max_auto_value, progress=progress,
-                                  report_dir=report_dir)
+                                  report_dir=report_dir,
+                                  policy_path=policy if policy is not None and policy.is_file() else None)
             except ScenarioError as exc:
                 raise fail(str(exc)) from exc
             finally:

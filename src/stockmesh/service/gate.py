@@ -6,26 +6,43 @@ proposals above ``max_auto_value`` wait for a person, and a kill switch stops al
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stockmesh.domain.proposals import Proposal
-from stockmesh.service.loop import Verdict
+from stockmesh.governance.gate import ReviewContext, Verdict, review
+from stockmesh.governance.policy import PolicyDocument
 
 
 @dataclass
 class MinimalGate:
-    max_auto_value: float = 25_000.0
+    max_auto_value: float = 25_000.0  # a stand-in for tests and the twin; see PolicyGate for the real one
     kill_switch: bool = False
-    policy_version: str | None = "minimal-1"
+    policy_version: str = "minimal@1"
 
     def review(self, proposal: Proposal) -> Verdict:
         risk = min(proposal.value / self.max_auto_value, 10.0) if self.max_auto_value > 0 else 10.0
         if proposal.qty <= 0:
-            return Verdict("reject", ("quantity must be positive",), risk, self.policy_version)
+            return Verdict(decision="reject", reasons=("quantity must be positive",), risk_score=risk,
+                           policy_version=self.policy_version)
         if self.kill_switch:
-            return Verdict("queue", ("kill switch is on: every proposal waits for a person",), risk,
-                           self.policy_version)
+            return Verdict(decision="queue", reasons=("kill switch is on: every proposal waits for a person",),
+                           risk_score=risk, policy_version=self.policy_version)
         if proposal.value > self.max_auto_value:
-            return Verdict("queue", (f"value {proposal.value:.2f} above the autonomous limit "
-                                     f"{self.max_auto_value:.2f}",), risk, self.policy_version)
-        return Verdict("approve", ("within the autonomous limits",), risk, self.policy_version)
+            return Verdict(decision="queue", reasons=(f"value {proposal.value:.2f} above the autonomous limit "
+                                                      f"{self.max_auto_value:.2f}",),
+                           risk_score=risk, policy_version=self.policy_version)
+        return Verdict(decision="approve", reasons=("within the autonomous limits",), risk_score=risk,
+                       policy_version=self.policy_version)
+
+
+@dataclass
+class PolicyGate:
+    """The governance layer's guardrails and risk tiers as the loop's gate: a versioned policy
+    document, and a function that gathers the review context of each proposal."""
+
+    policy: PolicyDocument
+    context_for: Callable[[Proposal], ReviewContext]
+
+    def review(self, proposal: Proposal) -> Verdict:
+        return review(proposal, self.policy, self.context_for(proposal))

@@ -25,17 +25,10 @@ from stockmesh.domain.proposals import (
     ProposalSuperseded,
     proposal_made,
 )
+from stockmesh.governance.gate import Verdict
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import OutboxMessage
 from stockmesh.service.execute import Fact, Outcome, execute
-
-
-@dataclass(frozen=True)
-class Verdict:
-    decision: str  # "approve" | "queue" | "reject"
-    reasons: tuple[str, ...]
-    risk_score: float
-    policy_version: str | None = None
 
 
 class Gate(Protocol):
@@ -52,6 +45,7 @@ class CycleReport:
     executed: list[Proposal] = field(default_factory=list)
     failed: list[tuple[Proposal, str]] = field(default_factory=list)
     waiting: list[Proposal] = field(default_factory=list)
+    verdicts: dict[str, str] = field(default_factory=dict)
 
 
 def _priority(p: Proposal) -> tuple[int, float, str]:
@@ -122,13 +116,15 @@ def run_cycle(store: EventStore, proposals: Sequence[Proposal], gate: Gate, *, o
             approved.append(p)
         elif verdict.decision == "queue":
             facts.append(fact(p, ProposalQueued(reasons=list(verdict.reasons), risk_score=verdict.risk_score,
-                                                policy_version=verdict.policy_version)))
+                                                expires_at=verdict.expires_at, policy_version=verdict.policy_version)))
             report.waiting.append(p)
         else:
             facts.append(fact(p, ProposalRejected(by="governance", reasons=list(verdict.reasons),
                                                   policy_version=verdict.policy_version)))
             report.rejected += 1
     report.approved, report.queued = len(approved), len(report.waiting)
+    for p in approved:
+        report.verdicts[p.proposal_id] = "approve"
     _execute(store, approved, facts, occurred_at, meta, outbox_topic, report)
     return report
 

@@ -46,8 +46,12 @@ class DemoResult:
 Progress = Callable[[str, int, int], None]
 
 
-def run_demo(scenario_path: Path, store: EventStore, *, seed: int | None = None, max_auto_value: float = 5_000.0,
+def run_demo(scenario_path: Path, store: EventStore, *, seed: int | None = None,
+             policy_path: Path | None = Path("policies/default.yaml"), max_auto_value: float = 5_000.0,
              progress: Progress | None = None, report_dir: Path | None = Path("reports")) -> DemoResult:
+    """``policy_path``: the governance policy the agents' proposals are reviewed under; without one,
+    a minimal gate queues orders above ``max_auto_value``. Queued proposals are approved the same day
+    by a simulated planner, so every verdict shows in the ledger without stalling the run."""
     scenario = load_scenario(scenario_path)
     spec = build_world(scenario, seed)
     kpis: dict[str, dict[str, Any]] = {}
@@ -60,8 +64,13 @@ def run_demo(scenario_path: Path, store: EventStore, *, seed: int | None = None,
     stores = np.flatnonzero(spec.row_echelon == 0)
     measured = spec.demand[spec.first_measured_day:, stores].sum(axis=0)
     spotlight = int(stores[int(np.argmax(measured))])
-    twin = LedgerTwin(spec, make_policy("agents", spec), store, MinimalGate(max_auto_value=max_auto_value),
-                      run_id=f"{spec.name}-s{spec.seed}", spotlight_row=spotlight)
+    gate: Any = MinimalGate(max_auto_value=max_auto_value)
+    if policy_path is not None:
+        from stockmesh.governance.policy import load_policy_text
+
+        gate = load_policy_text(policy_path.read_text(encoding="utf-8"))
+    twin = LedgerTwin(spec, make_policy("agents", spec), store, gate, run_id=f"{spec.name}-s{spec.seed}",
+                      spotlight_row=spotlight)
     started = time.perf_counter()
     world = twin.run((lambda d: progress("agents", d, spec.n_days)) if progress else None)
     timings["agents"] = time.perf_counter() - started

@@ -34,9 +34,12 @@ from stockmesh.domain.commands import (
     ShipStock,
     parse_command,
 )
-from stockmesh.domain.proposals import ProposalOutcomeRecorded
+from stockmesh.domain.proposals import Proposal, ProposalOutcomeRecorded
+from stockmesh.governance.gate import ReviewContext
+from stockmesh.governance.policy import PolicyDocument
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import Fact, execute
+from stockmesh.service.gate import PolicyGate
 from stockmesh.service.loop import CycleReport, Gate, approve_and_execute, run_cycle
 from stockmesh.simulation.policies.base import Decision, Policy
 
@@ -72,12 +75,18 @@ class LedgerRunStats:
 class LedgerTwin:
     """Drives one ``SimulatedWorld`` with ``policy`` through the agent loop onto ``store``."""
 
-    def __init__(self, spec: WorldSpec, policy: Policy, store: EventStore, gate: Gate, *,
+    def __init__(self, spec: WorldSpec, policy: Policy, store: EventStore, gate: Gate | PolicyDocument, *,
                  planner_approves: bool = True, run_id: str = "run", spotlight_row: int | None = None) -> None:
         self.spec = spec
         self.policy = policy
         self.store = store
-        self.gate = gate
+        # a policy document is reviewed by the governance guardrails with the twin's own context
+        self.policy_document = gate if isinstance(gate, PolicyDocument) else None
+        self.gate: Gate = PolicyGate(gate, self._context) if isinstance(gate, PolicyDocument) else gate
+        self._now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        self._last_order: dict[tuple[str, str], int] = {}
+        self._spent: dict[tuple[str, str, str], float] = defaultdict(float)  # (kind, who, month) -> value
+        self._executed_count: dict[tuple[str, str, str, str], int] = defaultdict(int)
         self.planner_approves = planner_approves
         self.run_id = run_id
         self.world = SimulatedWorld(spec)
@@ -128,6 +137,21 @@ class LedgerTwin:
                              "qty": int(spec.initial_on_hand[row]), "occurred_at": self._iso(day)})
         self.stats.events_before = self.store.count_events()
         self._execute([parse_command({**c, "idempotency_key": self._key("setup")}) for c in commands])
+        if self.policy_document is not None:
+            self._publish_policy(self.policy_document, self._iso(day))
+
+    def _publish_policy(self, doc: PolicyDocument, when: str) -> None:
+        """The run's policy version is published and activated in the ledger, as an operator would."""
+        from stockmesh.governance.decisions import activate_policy, publish_policy
+        from stockmesh.governance.state import GovernanceView
+
+        view = GovernanceView(self.store)
+        emitted = publish_policy(view.refresh(), doc, by="twin")
+        self._execute([], [Fact(stream, event, {"source": "twin"}, when) for stream, event in emitted])
+        record = view.refresh().policies.get(doc.name)
+        if record is None or record.active != doc.version:
+            emitted = activate_policy(view.refresh(), doc.name, doc.version, by="twin", reason="policy of the twin run")
+            self._execute([], [Fact(stream, event, {"source": "twin"}, when) for stream, event in emitted])
 
     def _execute(self, commands: list[Command], facts: list[Fact] | None = None) -> None:
         if not commands and not facts:
@@ -191,6 +215,7 @@ class LedgerTwin:
             self._watch(observation, decision)
         quantity = self._feasible(rows, decision.order_quantity)
         label = f"{self.run_id}-D{day:04d}"
+        self._now = dt.datetime.combine(self.dates[day], dt.time(12), dt.UTC)
         proposals = self.replenishment.propose(self.rows, rows, quantity, day_label=label, explain=decision.explain,
                                                policy_version=f"{decision.policy}-v1")
         report = run_cycle(self.store, proposals, self.gate, occurred_at=self._iso(day),
@@ -203,6 +228,7 @@ class LedgerTwin:
             executed += late.executed
             self.stats.approved_by_planner += len(late.executed)
         self._account(report)
+        self._remember(executed)
         out = np.zeros(rows.shape[0], dtype=np.int64)
         position = {int(r): i for i, r in enumerate(rows)}
         lead_times = self.spec.lead_time_draw[day]
@@ -232,6 +258,34 @@ class LedgerTwin:
         watch["forecast_p90"].append(mean + 1.2816 * sd)
         watch["reorder_point"].append(float(why["reorder_point"]))  # type: ignore[arg-type]
         watch["order"].append(float(why["order_quantity"]))  # type: ignore[arg-type]
+
+    def _context(self, p: Proposal) -> ReviewContext:
+        """What the guardrails need, as a deployment would know it: the agent's own forecast (from the
+        proposal's provenance), the last order, money committed this month, fresh data (the world
+        reports every day), and how often this kind of order has been executed before."""
+        inputs = p.provenance.get("inputs", {})
+        level = inputs.get("level")
+        mean = None if level is None else float(level) * float(inputs.get("promotion_uplift") or 1.0)
+        variance = inputs.get("daily_variance")
+        month = self._now.strftime("%Y-%m")
+        supplier = p.command.get("supplier")
+        return ReviewContext(
+            now=self._now, forecast_mean=mean, forecast_sd=None if variance is None else float(variance) ** 0.5,
+            last_order_qty=self._last_order.get((p.sku, p.site)),
+            spent_by_supplier={supplier: self._spent[("supplier", supplier, month)]} if supplier else {},
+            spent_by_site={p.site: self._spent[("site", p.site, month)]},
+            data_age_hours={site: 0.0 for site in self.spec.site_ids},
+            prior_executed=self._executed_count[(p.agent, p.action, p.sku, p.site)],
+            blast_radius=len({p.site, p.command.get("from_site", p.site)}))
+
+    def _remember(self, executed: list[Proposal]) -> None:
+        month = self._now.strftime("%Y-%m")
+        for p in executed:
+            self._last_order[(p.sku, p.site)] = p.qty
+            self._spent[("site", p.site, month)] += p.value
+            if supplier := p.command.get("supplier"):
+                self._spent[("supplier", supplier, month)] += p.value
+            self._executed_count[(p.agent, p.action, p.sku, p.site)] += 1
 
     def _account(self, report: CycleReport) -> None:
         s = self.stats

@@ -132,7 +132,9 @@ def review(proposal: Proposal, policy: PolicyDocument, context: ReviewContext) -
         if spent + value > budget.per_supplier:
             queues.append(f"budget for supplier {supplier} this {budget.period}: {spent:,.2f} spent + "
                           f"{value:,.2f} > {budget.per_supplier:,.2f}")
-    if budget.per_site is not None:
+    # Budgets limit money committed to suppliers; a transfer between our own sites moves stock,
+    # not money, so it counts against no budget.
+    if budget.per_site is not None and proposal.action != "DispatchTransfer":
         spent = context.spent_by_site.get(proposal.site, 0.0)
         if spent + value > budget.per_site:
             queues.append(f"budget for site {proposal.site} this {budget.period}: {spent:,.2f} spent + "

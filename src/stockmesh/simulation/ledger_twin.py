@@ -282,6 +282,8 @@ class LedgerTwin:
         month = self._now.strftime("%Y-%m")
         for p in executed:
             self._last_order[(p.sku, p.site)] = p.qty
+            if p.action == "DispatchTransfer":
+                continue  # moves stock between our sites: no money committed
             self._spent[("site", p.site, month)] += p.value
             if supplier := p.command.get("supplier"):
                 self._spent[("supplier", supplier, month)] += p.value

@@ -141,3 +141,14 @@ def test_canary_regressions() -> None:
     assert regressed
     _, regressed = canary_regressions({"total_cost": 100}, {"total_cost": 80, "service_level": 0.99}, limits)
     assert not regressed
+
+
+def test_transfers_between_our_sites_spend_no_budget() -> None:
+    rails = policy(budget={"per_site": 1000})
+    transfer = Proposal(proposal_id="t", agent="replenishment", action="DispatchTransfer", sku="OAT-MILK-1L",
+                        site=LYON, qty=10, value=500.0,
+                        command={"command": "DispatchTransfer", "transfer_id": "T", "sku": "OAT-MILK-1L",
+                                 "from_site": "DC-LYON", "to_site": LYON, "qty": 10})
+    spent = ctx(spent_by_site={LYON: 901.0})
+    assert not any("budget" in r for r in review(transfer, rails, spent).reasons)
+    assert any("budget" in r for r in review(order(value=500.0), rails, spent).reasons)

@@ -10,6 +10,7 @@ import typer
 
 from stockmesh.entrypoints import (
     cli_api,
+    cli_bench,
     cli_demo,
     cli_forecast,
     cli_governance,
@@ -29,6 +30,7 @@ app = typer.Typer(
 cli_ledger.register(app)
 app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_forecast.app, name="forecast")
+app.add_typer(cli_bench.app, name="bench")
 cli_api.register(app)
 cli_governance.register(app)
 cli_integration.register(app)

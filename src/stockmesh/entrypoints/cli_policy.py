@@ -85,3 +85,43 @@ def _short(value: object) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+@app.command("compute")
+def compute_command(
+    sku: Annotated[str | None, typer.Option(help="Only this SKU.")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site.")] = None,
+    service_level: Annotated[float, typer.Option(help="Cycle service level target, in (0, 1).")] = 0.95,
+    policy: Annotated[str, typer.Option(help="ss, order-up-to, rq or min-max.")] = "ss",
+    review_period: Annotated[float, typer.Option(help="Review period in days.")] = 1.0,
+    lead_time: Annotated[float, typer.Option(help="Lead time in days where no receipts teach one.")] = 7.0,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Use the ledger up to this date.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per SKU x site.")] = False,
+    db: Annotated[str | None, typer.Option("--db", envvar="STOCKMESH_DB", help="Ledger URL.")] = None,
+) -> None:
+    """Compute the policy of every SKU x site in the ledger from its demand, lead time and costs."""
+    from stockmesh.domain.errors import InvalidInput
+    from stockmesh.entrypoints.cli_ledger import ensure_views, fail, opened
+    from stockmesh.service.policy_compute import ComputeSettings, compute_for_ledger
+
+    settings = ComputeSettings(service_level=service_level, policy=policy, review_period_days=review_period,
+                               default_lead_time_days=lead_time, as_of=as_of)
+    with opened(db) as store:
+        ensure_views(store)
+        try:
+            rows = compute_for_ledger(store, settings, sku=sku, site=site)
+        except InvalidInput as exc:
+            raise fail(str(exc), 2) from exc
+    if json_out:
+        for row in rows:
+            typer.echo(json.dumps(row, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = ("sku", "site", "inventory_position", "demand_per_day", "lead_time_days", "safety_stock",
+               "reorder_point", "order_up_to", "order_quantity")
+    table = Table(*columns, title=f"Policies ({policy}, service level {service_level:g})")
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    Console().print(table)

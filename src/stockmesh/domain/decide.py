@@ -80,7 +80,14 @@ def _allocate_lots(stock: StockState, qty: int, lot: str | None, *, what: str, q
     return taken or None
 
 
-def _flag_if_negative(decision: Decision, stream: str, before: StockState, cause: str) -> Decision:
+def _flag_if_negative(decision: Decision, stream: str, before: StockState, cause: str,
+                      site: SiteState | None = None) -> Decision:
+    """Flag the position when the decision leaves available stock below zero.
+
+    An intent (``site`` given) at a ``reject`` site was already refused if it would go negative, so
+    only ``allow`` sites and facts (adjustments, counts, expiries: ``site`` None) need the check."""
+    if site is not None and not _allows_negative(site):
+        return decision
     after: StockState = before
     for stream_id, event in decision:
         if stream_id == stream:
@@ -145,7 +152,7 @@ def _ship(c: cmd.Command, get: Getter) -> Decision:
     stock, site = _take(get, c.sku, c.site, c.qty)
     lots = _allocate_lots(stock, c.qty, c.lot, what="on hand", allow_short=_allows_negative(site))
     stream = stock_stream(c.sku, c.site)
-    return _flag_if_negative([(stream, ev.StockShipped(qty=c.qty, lots=lots))], stream, stock, "ShipStock")
+    return _flag_if_negative([(stream, ev.StockShipped(qty=c.qty, lots=lots))], stream, stock, "ShipStock", site)
 
 
 def _adjust(c: cmd.Command, get: Getter) -> Decision:
@@ -187,14 +194,14 @@ def _reserve(c: cmd.Command, get: Getter) -> Decision:
     assert isinstance(c, cmd.ReserveStock)
     if get(f"reservation:{c.reservation_id}") is not None:
         raise AlreadyExists(f"reservation {c.reservation_id!r} already exists", field="reservation_id")
-    stock, _ = _take(get, c.sku, c.site, c.qty)
+    stock, site = _take(get, c.sku, c.site, c.qty)
     stream = stock_stream(c.sku, c.site)
     decision: Decision = [
         (f"reservation:{c.reservation_id}",
          ev.ReservationOpened(reservation_id=c.reservation_id, sku=c.sku, site=c.site, qty=c.qty)),
         (stream, ev.StockReserved(reservation_id=c.reservation_id, qty=c.qty)),
     ]
-    return _flag_if_negative(decision, stream, stock, "ReserveStock")
+    return _flag_if_negative(decision, stream, stock, "ReserveStock", site)
 
 
 def _reservation(get: Getter, reservation_id: str, qty: int | None) -> tuple[ReservationState, int]:
@@ -229,7 +236,7 @@ def _fulfil(c: cmd.Command, get: Getter) -> Decision:
         (f"reservation:{c.reservation_id}", ev.ReservationFulfilled(qty=qty)),
         (stream, ev.ReservedStockShipped(reservation_id=c.reservation_id, qty=qty, lots=lots)),
     ]
-    return _flag_if_negative(decision, stream, stock, "FulfilReservation")
+    return _flag_if_negative(decision, stream, stock, "FulfilReservation", site)
 
 
 def _dispatch(c: cmd.Command, get: Getter) -> Decision:
@@ -252,7 +259,7 @@ def _dispatch(c: cmd.Command, get: Getter) -> Decision:
         (stock_stream(c.sku, c.to_site),
          ev.TransferInboundRecorded(transfer_id=c.transfer_id, from_site=c.from_site, qty=c.qty)),
     ]
-    return _flag_if_negative(decision, out_stream, stock, "DispatchTransfer")
+    return _flag_if_negative(decision, out_stream, stock, "DispatchTransfer", site)
 
 
 def _transfer(get: Getter, transfer_id: str, qty: int, verb: str) -> TransferState:
@@ -340,7 +347,7 @@ def _quarantine(c: cmd.Command, get: Getter) -> Decision:
     lots = _allocate_lots(stock, c.qty, c.lot, what="on hand", allow_short=_allows_negative(site))
     stream = stock_stream(c.sku, c.site)
     return _flag_if_negative([(stream, ev.StockQuarantined(qty=c.qty, lots=lots, reason=c.reason))], stream,
-                             stock, "QuarantineStock")
+                             stock, "QuarantineStock", site)
 
 
 def _release_quarantine(c: cmd.Command, get: Getter) -> Decision:
@@ -384,7 +391,8 @@ def _fill_backorder(c: cmd.Command, get: Getter) -> Decision:
                                 field="qty")
     lots = _allocate_lots(stock, c.qty, None, what="on hand", allow_short=_allows_negative(site))
     stream = stock_stream(c.sku, c.site)
-    return _flag_if_negative([(stream, ev.BackorderFilled(qty=c.qty, lots=lots))], stream, stock, "FillBackorder")
+    return _flag_if_negative([(stream, ev.BackorderFilled(qty=c.qty, lots=lots))], stream, stock, "FillBackorder",
+                             site)
 
 
 _HANDLERS: dict[type[cmd.Command], Callable[[cmd.Command, Getter], Decision]] = {

@@ -49,94 +49,136 @@ def _take_lots(state: StockState, lots: list[list[object]] | None, sign: int = -
         _lot_add(state, str(lot), sign * q, to_quarantine * q)
 
 
+def _received(s: StockState | None, e: Any) -> StockState:
+    out = _copy(s, with_lots=e.lot is not None)
+    out.on_hand += e.qty
+    if e.lot is not None:
+        _lot_add(out, e.lot, e.qty, 0, e.expiry)
+    return out
+
+
+def _transfer_received(s: StockState | None, e: Any) -> StockState:
+    out = _received(s, e)
+    out.in_transit -= e.qty
+    return out
+
+
+def _po_received(s: StockState | None, e: Any) -> StockState:
+    out = _received(s, e)
+    out.on_order -= e.qty
+    return out
+
+
+def _shipped(s: StockState | None, e: Any) -> StockState:
+    out = _copy(s, with_lots=bool(e.lots))
+    out.on_hand -= e.qty
+    _take_lots(out, e.lots)
+    return out
+
+
+def _backorder_filled(s: StockState | None, e: Any) -> StockState:
+    out = _shipped(s, e)
+    out.backordered -= e.qty
+    return out
+
+
+def _reserved_shipped(s: StockState | None, e: Any) -> StockState:
+    out = _shipped(s, e)
+    out.reserved -= e.qty
+    return out
+
+
+def _adjusted(s: StockState | None, e: Any) -> StockState:
+    out = _copy(s, with_lots=bool(e.lots))
+    out.on_hand += e.delta
+    _take_lots(out, e.lots, sign=1 if e.delta > 0 else -1)
+    return out
+
+
+def _counted(s: StockState | None, e: Any) -> StockState:
+    out = _copy(s, with_lots=e.lot is not None)
+    out.on_hand += e.variance
+    if e.lot is not None:
+        _lot_add(out, e.lot, e.variance, 0)
+    return out
+
+
+def _quarantined(s: StockState | None, e: Any) -> StockState:
+    out = _copy(s, with_lots=bool(e.lots))
+    out.on_hand -= e.qty
+    out.quarantined += e.qty
+    _take_lots(out, e.lots, sign=-1, to_quarantine=1)
+    return out
+
+
+def _quarantine_released(s: StockState | None, e: Any) -> StockState:
+    out = _copy(s, with_lots=bool(e.lots))
+    out.on_hand += e.qty
+    out.quarantined -= e.qty
+    _take_lots(out, e.lots, sign=1, to_quarantine=-1)
+    return out
+
+
+def _lot_expired(s: StockState | None, e: Any) -> StockState:
+    out = _copy(s, with_lots=True)
+    out.on_hand -= e.on_hand
+    out.quarantined -= e.quarantined
+    out.lots.pop(e.lot, None)
+    return out
+
+
+def _counter(name: str, sign: int) -> Callable[[StockState | None, Any], StockState]:
+    """An event that moves one counter (reserved, in transit, on order, backordered) by its qty."""
+    def apply(s: StockState | None, e: Any) -> StockState:
+        out = _copy(s)
+        setattr(out, name, getattr(out, name) + sign * e.qty)
+        return out
+
+    return apply
+
+
+def _flag(value: bool) -> Callable[[StockState | None, Any], StockState]:
+    def apply(s: StockState | None, e: Any) -> StockState:
+        out = _copy(s)
+        out.flagged = value
+        return out
+
+    return apply
+
+
+# One function per stock event type: a dict lookup instead of a cascade of isinstance checks,
+# because replay folds millions of these.
+_STOCK: dict[type[ev.Event], Callable[[StockState | None, Any], StockState]] = {
+    ev.StockReceived: _received,
+    ev.TransferStockReceived: _transfer_received,
+    ev.PurchaseOrderStockReceived: _po_received,
+    ev.StockShipped: _shipped,
+    ev.TransferShippedOut: _shipped,
+    ev.BackorderFilled: _backorder_filled,
+    ev.ReservedStockShipped: _reserved_shipped,
+    ev.StockAdjusted: _adjusted,
+    ev.StockCounted: _counted,
+    ev.StockReserved: _counter("reserved", 1),
+    ev.ReservedStockReleased: _counter("reserved", -1),
+    ev.TransferInboundRecorded: _counter("in_transit", 1),
+    ev.TransferStockLost: _counter("in_transit", -1),
+    ev.PurchaseOrderStockExpected: _counter("on_order", 1),
+    ev.PurchaseOrderStockCancelled: _counter("on_order", -1),
+    ev.StockQuarantined: _quarantined,
+    ev.QuarantineReleased: _quarantine_released,
+    ev.LotExpired: _lot_expired,
+    ev.BackorderRecorded: _counter("backordered", 1),
+    ev.PositionFlagged: _flag(True),
+    ev.PositionFlagCleared: _flag(False),
+}
+
+
 def _stock(state: State | None, event: ev.Event) -> StockState:
     assert state is None or isinstance(state, StockState)
-    match event:
-        case ev.StockReceived() | ev.TransferStockReceived() | ev.PurchaseOrderStockReceived():
-            s = _copy(state, with_lots=event.lot is not None)
-            s.on_hand += event.qty
-            if isinstance(event, ev.TransferStockReceived):
-                s.in_transit -= event.qty
-            elif isinstance(event, ev.PurchaseOrderStockReceived):
-                s.on_order -= event.qty
-            if event.lot is not None:
-                _lot_add(s, event.lot, event.qty, 0, event.expiry)
-            return s
-        case ev.StockShipped() | ev.TransferShippedOut() | ev.BackorderFilled() | ev.ReservedStockShipped():
-            s = _copy(state, with_lots=bool(event.lots))
-            s.on_hand -= event.qty
-            if isinstance(event, ev.BackorderFilled):
-                s.backordered -= event.qty
-            elif isinstance(event, ev.ReservedStockShipped):
-                s.reserved -= event.qty
-            _take_lots(s, event.lots)
-            return s
-        case ev.StockAdjusted():
-            s = _copy(state, with_lots=bool(event.lots))
-            s.on_hand += event.delta
-            _take_lots(s, event.lots, sign=1 if event.delta > 0 else -1)
-            return s
-        case ev.StockCounted():
-            s = _copy(state, with_lots=event.lot is not None)
-            s.on_hand += event.variance
-            if event.lot is not None:
-                _lot_add(s, event.lot, event.variance, 0)
-            return s
-        case ev.StockReserved():
-            s = _copy(state)
-            s.reserved += event.qty
-            return s
-        case ev.ReservedStockReleased():
-            s = _copy(state)
-            s.reserved -= event.qty
-            return s
-        case ev.TransferInboundRecorded():
-            s = _copy(state)
-            s.in_transit += event.qty
-            return s
-        case ev.TransferStockLost():
-            s = _copy(state)
-            s.in_transit -= event.qty
-            return s
-        case ev.PurchaseOrderStockExpected():
-            s = _copy(state)
-            s.on_order += event.qty
-            return s
-        case ev.PurchaseOrderStockCancelled():
-            s = _copy(state)
-            s.on_order -= event.qty
-            return s
-        case ev.StockQuarantined():
-            s = _copy(state, with_lots=bool(event.lots))
-            s.on_hand -= event.qty
-            s.quarantined += event.qty
-            _take_lots(s, event.lots, sign=-1, to_quarantine=1)
-            return s
-        case ev.QuarantineReleased():
-            s = _copy(state, with_lots=bool(event.lots))
-            s.on_hand += event.qty
-            s.quarantined -= event.qty
-            _take_lots(s, event.lots, sign=1, to_quarantine=-1)
-            return s
-        case ev.LotExpired():
-            s = _copy(state, with_lots=True)
-            s.on_hand -= event.on_hand
-            s.quarantined -= event.quarantined
-            s.lots.pop(event.lot, None)
-            return s
-        case ev.BackorderRecorded():
-            s = _copy(state)
-            s.backordered += event.qty
-            return s
-        case ev.PositionFlagged():
-            s = _copy(state)
-            s.flagged = True
-            return s
-        case ev.PositionFlagCleared():
-            s = _copy(state)
-            s.flagged = False
-            return s
-    raise ValueError(f"event {event.type} does not apply to a stock stream")
+    apply = _STOCK.get(type(event))
+    if apply is None:
+        raise ValueError(f"event {event.type} does not apply to a stock stream")
+    return apply(state, event)
 
 
 def _sku(state: State | None, event: ev.Event) -> SkuState:

@@ -141,6 +141,16 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
         for command in commands:
             _streams_of(command, wanted)
         prefetch(wanted)
+        # second round: the stock streams that documents (orders, transfers, reservations) point
+        # at, and the fact streams, so that none of them is fetched alone later
+        wanted = [fact.stream_id for fact in facts]
+        for sid in list(states):
+            doc = states[sid][1]
+            sku = getattr(doc, "sku", None)
+            site = getattr(doc, "to_site", None) or getattr(doc, "site", None)
+            if sku is not None and site is not None and not sid.startswith("stock:"):
+                wanted.append(f"stock:{sku}@{site}")
+        prefetch(wanted)
         new_events: list[NewEvent] = []
         messages: list[OutboxMessage] = list(outbox)
 

@@ -71,6 +71,22 @@ class WorldSpec:
     lead_time_draw: np.ndarray  # [day, row] realised lead time (days >= 1) of an order placed that day
     notice_factor: np.ndarray  # [day, supplier] announced lead-time factor (1 = no notice)
     notice_days_left: np.ndarray  # [day, supplier] days the announced disruption still lasts
+    # transport modes, trucks and minimums per supply lane (issue 6); empty = not used
+    lane_truck_capacity: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane] units per truck
+    lane_free_freight_units: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane] freight waived at
+    lane_expedite_cost_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane]
+    lane_expedite_cost_per_shipment: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane]
+    lane_expedite_lead_time_factor: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane] 0 = no mode
+    row_min_order_qty: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [row] supplier MOQ per line
+    # lateral lanes between stocking sites (issue 6): transfers proposed by rebalancing
+    lateral_from: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [lateral] site
+    lateral_to: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    lateral_cost_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lateral_cost_per_shipment: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lateral_capacity_per_day: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lateral_min_shipment: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lateral_transit_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))  # quoted mean transit days
+    lateral_transit_draw: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int32))  # [day, lat]
     backorders: bool = False
     seed: int = 0
     name: str = "world"
@@ -94,7 +110,11 @@ class WorldSpec:
 
     @property
     def max_lead_time(self) -> int:
-        return int(self.lead_time_draw.max(initial=1))
+        return int(max(self.lead_time_draw.max(initial=1), self.lateral_transit_draw.max(initial=1)))
+
+    @property
+    def n_laterals(self) -> int:
+        return int(self.lateral_from.shape[0])
 
     @property
     def n_echelons(self) -> int:
@@ -151,4 +171,13 @@ def tile_spec(spec: WorldSpec, copies: int) -> WorldSpec:
         demand_variance=per_day_row(spec.demand_variance),
         promotion_active=per_day_row(spec.promotion_active),
         lead_time_draw=per_day_row(spec.lead_time_draw),
+        # issue 6 additions: per-lane and per-row ones are replicated; lateral lanes are left out
+        # (the static policies searched on a tiled spec never transship)
+        **{name: np.tile(getattr(spec, name), copies) for name in (
+            "lane_truck_capacity", "lane_free_freight_units", "lane_expedite_cost_per_unit",
+            "lane_expedite_cost_per_shipment", "lane_expedite_lead_time_factor", "row_min_order_qty")},
+        **{name: getattr(spec, name)[:0] for name in (
+            "lateral_from", "lateral_to", "lateral_cost_per_unit", "lateral_cost_per_shipment",
+            "lateral_capacity_per_day", "lateral_min_shipment", "lateral_transit_mean")},
+        lateral_transit_draw=spec.lateral_transit_draw[:, :0],
     )

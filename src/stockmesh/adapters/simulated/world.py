@@ -17,6 +17,13 @@ A day, in order:
 
 Nothing here knows about scenarios or policies: ``step`` takes a ``decide(observation, rows)``
 callable returning order quantities for ``rows``.
+
+Issue 6 adds, all inert unless a scenario asks for them: trucks (a lane's shipment cost is paid
+per truck of ``lane_truck_capacity`` units), free freight (no transport cost on a lane's day that
+reaches ``lane_free_freight_units``), supplier minimum order quantities per line, an expedited
+mode per supply lane (lead time x factor, its own costs; the day's expedited lines form their own
+shipment) and lateral lanes between stocking sites. A policy reaches the last two through
+``observation.controls`` (``expedite(rows)`` before returning its orders, ``transship(...)``).
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ class Observation:
     backorders: bool
     _sales_history: np.ndarray
     _censored_history: np.ndarray
+    controls: WorldControls | None = None  # transport modes and lateral transfers (issue 6)
 
     def history(self, days: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The last ``days`` days up to and including today, oldest first.
@@ -112,10 +120,50 @@ class RunTotals:
     flow_sold: np.ndarray
     flow_expired: np.ndarray
     flow_shipped_out: np.ndarray
+    # issue 6: lateral transfers received, expedited order units, trucks paid
+    lateral_units: np.ndarray
+    expedited_units: np.ndarray
+    trucks: np.ndarray
 
     @classmethod
     def zeros(cls, n_rows: int) -> RunTotals:
         return cls(**{name: np.zeros(n_rows, dtype=np.float64) for name in cls.__dataclass_fields__})
+
+
+class WorldControls:
+    """What a policy may ask of the world besides order quantities (issue 6).
+
+    ``expedite(rows)`` ships today's orders of those rows by the expedited mode of their lane (if it
+    has one); ``transship`` moves stock at once along a lateral lane; ``inbound_within`` tells the
+    units due in within a number of days, as the ETAs of open orders would in a deployment.
+    """
+
+    def __init__(self, world: SimulatedWorld) -> None:
+        self._world = world
+
+    @property
+    def spec(self) -> WorldSpec:
+        return self._world.spec
+
+    def expedite(self, rows: np.ndarray) -> None:
+        world = self._world
+        rows = np.asarray(rows, dtype=np.int64)
+        world.expedite_today[rows] = world.expedite_factor[world.spec.row_lane[rows]] > 0
+
+    def inbound_within(self, days: np.ndarray | int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Units (orders and lateral transfers) arriving within ``days`` days from today, per row."""
+        world = self._world
+        ahead = (np.arange(1, world.ring_days + 1) + world.day) % world.ring_days
+        chosen = slice(None) if rows is None else rows
+        due = np.cumsum(world.pipeline_qty[ahead][:, chosen] + world.lateral_qty[ahead][:, chosen], axis=0)
+        index = np.clip(np.asarray(days, dtype=np.int64), 1, world.ring_days) - 1
+        index = np.broadcast_to(index, due.shape[1:])
+        return due[index, np.arange(due.shape[1])]
+
+    def transship(self, lateral: np.ndarray, from_rows: np.ndarray, to_rows: np.ndarray,
+                  quantity: np.ndarray) -> np.ndarray:
+        """Dispatch lateral transfers now; returns the units really shipped (capacity, on hand)."""
+        return self._world.transship(lateral, from_rows, to_rows, quantity)
 
 
 class SimulatedWorld:
@@ -162,6 +210,22 @@ class SimulatedWorld:
         self._prefill_history()
         self._requests_today = np.zeros(n_rows)
         self._orders_today = np.zeros(n_rows)
+        # issue 6: transport modes, trucks, minimums, lateral lanes (inert with the defaults)
+
+        def per_lane(values: np.ndarray, default: float) -> np.ndarray:
+            return values.astype(np.float64) if values.shape == (n_lanes,) else np.full(n_lanes, default)
+
+        self.truck_capacity = per_lane(spec.lane_truck_capacity, np.inf)
+        self.free_freight_units = per_lane(spec.lane_free_freight_units, np.inf)
+        self.expedite_factor = per_lane(spec.lane_expedite_lead_time_factor, 0.0)
+        self.expedite_cost_per_unit = per_lane(spec.lane_expedite_cost_per_unit, 0.0)
+        self.expedite_cost_per_shipment = per_lane(spec.lane_expedite_cost_per_shipment, 0.0)
+        self.min_order_qty = (spec.row_min_order_qty.astype(np.int64) if spec.row_min_order_qty.shape == (n_rows,)
+                              else np.zeros(n_rows, dtype=np.int64))
+        self.expedite_today = np.zeros(n_rows, dtype=bool)
+        self.lateral_qty = np.zeros((self.ring_days, n_rows), dtype=np.int64)
+        self._lateral_today = np.zeros(spec.n_laterals)
+        self.controls = WorldControls(self)
 
     # ----------------------------------------------------------------- history and observation
     def _prefill_history(self) -> None:
@@ -214,6 +278,7 @@ class SimulatedWorld:
             backorders=spec.backorders,
             _sales_history=self._sales_history,
             _censored_history=self._censored_history,
+            controls=self.controls,
         )
 
     # ----------------------------------------------------------------- stock movements
@@ -263,23 +328,87 @@ class SimulatedWorld:
         if rows.size == 0:
             return
         lead_time = spec.lead_time_draw[self.day, rows].astype(np.int64)
+        lanes = spec.row_lane[rows]
+        expedited = self.expedite_today[rows]
+        factor = np.where(expedited, self.expedite_factor[lanes], 1.0)
+        if expedited.any():
+            lead_time = np.where(expedited, np.maximum(np.ceil(lead_time * factor), 1), lead_time).astype(np.int64)
         slot = (self.day + lead_time) % self.ring_days
         self.pipeline_qty[slot, rows] += quantity
         self.pipeline_orders[slot, rows] += 1
         supplier = spec.row_supplier[rows]
         announced = np.where(supplier >= 0, spec.notice_factor[self.day, np.maximum(supplier, 0)], 1.0)
-        self.pipeline_lead_time[slot, rows] += lead_time / announced
+        # booked as a deployment would: divided by the announced factor and the expedite factor
+        self.pipeline_lead_time[slot, rows] += lead_time / announced / factor
         self.on_order[rows] += quantity
         if not measured:
             return
         totals = self.totals
-        lanes = spec.row_lane[rows]
-        lane_units = np.bincount(lanes, weights=quantity, minlength=len(spec.lane_from))
-        per_shipment = spec.lane_cost_per_shipment[lanes] * quantity / lane_units[lanes]
+        n_lanes = len(spec.lane_from)
         totals.order_lines[rows] += 1
         totals.order_units[rows] += quantity
         totals.ordering_cost[rows] += spec.order_cost[rows]
-        totals.transport_cost[rows] += quantity * spec.lane_cost_per_unit[lanes] + per_shipment
+        for mode in (False, True):
+            chosen = expedited == mode
+            if not chosen.any():
+                continue
+            r, q, lane = rows[chosen], quantity[chosen], lanes[chosen]
+            lane_units = np.bincount(lane, weights=q, minlength=n_lanes)
+            trucks = np.where(np.isfinite(self.truck_capacity), np.ceil(lane_units / self.truck_capacity), 1.0)
+            if mode:
+                per_unit, per_shipment = self.expedite_cost_per_unit, self.expedite_cost_per_shipment
+                totals.expedited_units[r] += q
+                free = np.zeros(n_lanes, dtype=bool)
+            else:
+                per_unit, per_shipment = spec.lane_cost_per_unit, spec.lane_cost_per_shipment
+                free = lane_units >= self.free_freight_units
+            shipment_cost = np.where(free, 0.0, per_shipment * trucks)
+            totals.trucks[r] += trucks[lane] * q / lane_units[lane]
+            totals.transport_cost[r] += (q * np.where(free[lane], 0.0, per_unit[lane])
+                                         + shipment_cost[lane] * q / lane_units[lane])
+
+    def transship(self, lateral: np.ndarray, from_rows: np.ndarray, to_rows: np.ndarray,
+                  quantity: np.ndarray) -> np.ndarray:
+        """Lateral transfers dispatched now, within donors' on hand and lanes' daily capacity."""
+        spec = self.spec
+        lateral = np.asarray(lateral, dtype=np.int64)
+        from_rows = np.asarray(from_rows, dtype=np.int64)
+        to_rows = np.asarray(to_rows, dtype=np.int64)
+        quantity = np.maximum(np.asarray(quantity, dtype=np.int64), 0)
+        if quantity.size == 0:
+            return quantity
+        if (spec.row_sku[from_rows] != spec.row_sku[to_rows]).any():
+            raise ValueError("a lateral transfer moves one SKU between two sites")
+        if ((spec.lateral_from[lateral] != spec.row_site[from_rows])
+                | (spec.lateral_to[lateral] != spec.row_site[to_rows])).any():
+            raise ValueError("a lateral transfer must use a lane from the donor's site to the receiver's")
+        room = np.maximum(spec.lateral_capacity_per_day - self._lateral_today, 0)
+        asked = np.bincount(lateral, weights=quantity, minlength=spec.n_laterals)
+        ratio = np.where(asked > room, room / np.maximum(asked, 1), 1.0)
+        quantity = np.floor(quantity * ratio[lateral]).astype(np.int64)
+        # never more than the donor holds (several transfers from one donor share its stock)
+        out = np.bincount(from_rows, weights=quantity, minlength=spec.n_rows)
+        scale = np.where(out > self.on_hand, self.on_hand / np.maximum(out, 1), 1.0)
+        quantity = np.floor(quantity * scale[from_rows]).astype(np.int64)
+        quantity = np.where(quantity >= spec.lateral_min_shipment[lateral], quantity, 0)
+        if not quantity.any():
+            return quantity
+        taken = np.bincount(from_rows, weights=quantity, minlength=spec.n_rows).astype(np.int64)
+        self._take(taken)
+        self.totals.flow_shipped_out += taken
+        transit = np.maximum(spec.lateral_transit_draw[self.day, lateral], 1).astype(np.int64)
+        slot = (self.day + transit) % self.ring_days
+        np.add.at(self.lateral_qty, (slot, to_rows), quantity)
+        np.add.at(self.on_order, to_rows, quantity)
+        shipped = np.bincount(lateral, weights=quantity, minlength=spec.n_laterals)
+        self._lateral_today += shipped
+        if self.day >= spec.first_measured_day:
+            moving = quantity > 0
+            lanes, q, rows = lateral[moving], quantity[moving].astype(np.float64), to_rows[moving]
+            cost = q * spec.lateral_cost_per_unit[lanes] + spec.lateral_cost_per_shipment[lanes] * q / shipped[lanes]
+            np.add.at(self.totals.transport_cost, rows, cost)
+            np.add.at(self.totals.lateral_units, rows, q)
+        return quantity
 
     def _place_orders(self, rows: np.ndarray, quantity: np.ndarray, measured: bool) -> None:
         spec = self.spec
@@ -307,7 +436,14 @@ class SimulatedWorld:
         from_supplier = ~from_dc
         if from_supplier.any():
             sup_rows = rows[from_supplier]
-            ordered = self._within_lane_capacity(sup_rows, quantity[from_supplier])
+            ordered = quantity[from_supplier]
+            moq = self.min_order_qty[sup_rows]
+            if moq.any():  # a supplier's minimum per line, in whole packs
+                pack_rows = spec.pack_size[sup_rows]
+                ordered = np.where(ordered > 0, np.maximum(ordered, np.ceil(moq / pack_rows) * pack_rows), 0)
+                ordered = ordered.astype(np.int64)
+                self._orders_today[sup_rows] = ordered
+            ordered = self._within_lane_capacity(sup_rows, ordered)
             self._dispatch(sup_rows, ordered, measured)
 
     # ----------------------------------------------------------------- the day
@@ -350,6 +486,18 @@ class SimulatedWorld:
             self.pipeline_qty[slot] = 0
             self.pipeline_orders[slot] = 0
             self.pipeline_lead_time[slot] = 0
+        lateral_in = self.lateral_qty[slot]
+        lateral_rows = np.flatnonzero(lateral_in)
+        if lateral_rows.size:  # lateral transfers: stock, not lane lead-time observations
+            quantity = lateral_in[lateral_rows]
+            self.on_hand[lateral_rows] += quantity
+            self.on_order[lateral_rows] -= quantity
+            totals.flow_received[lateral_rows] += quantity
+            if self.expiry_slots:
+                received = np.zeros(spec.n_rows, dtype=np.int64)
+                received[lateral_rows] = quantity * self.perishable[lateral_rows]
+                self._put_perishable(received, day)
+            self.lateral_qty[slot] = 0
 
         # 2. demand and sales
         demand = spec.demand[day].astype(np.int64)
@@ -383,6 +531,8 @@ class SimulatedWorld:
         # 5. decisions, from the stores up
         self._requests_today[:] = 0
         self._orders_today[:] = 0
+        self.expedite_today[:] = False
+        self._lateral_today[:] = 0
         for rows in self.echelon_rows:
             if rows.size == 0:
                 continue

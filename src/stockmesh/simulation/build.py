@@ -67,8 +67,15 @@ def build_world(scenario: Scenario, seed: int | None = None) -> WorldSpec:
         key = (row_source[row], sites[row_site[row]].id)
         row_lane[row] = lane_keys.setdefault(key, len(lane_keys))
     pmfs, capacity, cost_unit, cost_shipment = [], [], [], []
+    extras: dict[str, list[float]] = {k: [] for k in ("truck", "free", "x_unit", "x_ship", "x_factor")}
     for source, destination in lane_keys:
         lane = declared.get((source, destination))
+        mode = lane.expedited if lane is not None else None
+        extras["truck"].append(lane.capacity_per_shipment if lane else np.inf)
+        extras["free"].append(lane.free_freight_units if lane else np.inf)
+        extras["x_unit"].append(mode.cost_per_unit if mode else 0.0)
+        extras["x_ship"].append(mode.cost_per_shipment if mode else 0.0)
+        extras["x_factor"].append(mode.lead_time_factor if mode else 0.0)
         if source in suppliers:
             supplier = suppliers[source]
             pmf = supplier.lead_time.day_pmf(minimum_days=1)
@@ -134,6 +141,10 @@ def build_world(scenario: Scenario, seed: int | None = None) -> WorldSpec:
         average_demand += np.bincount(row_parent[children], weights=average_demand[children], minlength=n_rows)
     initial = np.ceil(average_demand * scenario.initial_cover_days).astype(np.int64)
 
+    minimum_order = np.array([suppliers[scenario.suppliers[s].id].min_order_qty if s >= 0 else 0
+                              for s in row_supplier], dtype=np.int64)
+    lateral = _lateral_lanes(scenario, set(lane_keys), site_index, seed, n_days)
+
     return WorldSpec(
         history_days=horizon.history_days, warmup_days=horizon.warmup_days, measured_days=horizon.measured_days,
         weekday=weekday,
@@ -157,9 +168,47 @@ def build_world(scenario: Scenario, seed: int | None = None) -> WorldSpec:
         promotion_active=promotion_active,
         lead_time_pmf=lead_time_pmf, lead_time_factor=factor, lead_time_draw=lead_time_draw,
         notice_factor=notice_factor, notice_days_left=notice_days_left,
+        lane_truck_capacity=np.array(extras["truck"], dtype=np.float64),
+        lane_free_freight_units=np.array(extras["free"], dtype=np.float64),
+        lane_expedite_cost_per_unit=np.array(extras["x_unit"], dtype=np.float64),
+        lane_expedite_cost_per_shipment=np.array(extras["x_ship"], dtype=np.float64),
+        lane_expedite_lead_time_factor=np.array(extras["x_factor"], dtype=np.float64),
+        row_min_order_qty=minimum_order,
+        **lateral,
         backorders=costs.unmet_demand == "backorders", seed=seed, name=scenario.name,
         meta={"dates": dates, "zero_share": variance["zero_share"], "dispersion": variance["dispersion"]},
     )
+
+
+def _lateral_lanes(scenario: Scenario, supply: set[tuple[str, str]], site_index: dict[str, int], seed: int,
+                   n_days: int) -> dict[str, np.ndarray]:
+    """Declared lanes between two stocking sites that no ``supplied_by`` uses: rebalancing lanes.
+
+    Their transit times are drawn per day from a child stream of the seed of their own (the one after
+    ``STREAMS``), so adding lateral lanes leaves every other draw of the world unchanged.
+    """
+    lanes = [lane for lane in scenario.lanes if (lane.source, lane.destination) not in supply
+             and lane.source in site_index and lane.destination in site_index]
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(len(STREAMS) + 1)[-1])
+    draws = np.ones((n_days, len(lanes)), dtype=np.int32)
+    means = np.ones(len(lanes))
+    for index, lane in enumerate(lanes):
+        transit = lane.transit_time or Distribution("fixed", mean=1)
+        pmf = transit.day_pmf(minimum_days=1)
+        cdf = np.cumsum(pmf)
+        draws[:, index] = np.maximum(np.searchsorted(cdf, rng.random(n_days) * cdf[-1], side="right"), 1)
+        means[index] = float(pmf @ np.arange(pmf.size))
+    return {
+        "lateral_from": np.array([site_index[lane.source] for lane in lanes], dtype=np.int64),
+        "lateral_to": np.array([site_index[lane.destination] for lane in lanes], dtype=np.int64),
+        "lateral_cost_per_unit": np.array([lane.cost_per_unit for lane in lanes], dtype=np.float64),
+        "lateral_cost_per_shipment": np.array([lane.cost_per_shipment for lane in lanes], dtype=np.float64),
+        "lateral_capacity_per_day": np.array([min(lane.capacity_per_day, lane.capacity_per_shipment)
+                                              for lane in lanes], dtype=np.float64),
+        "lateral_min_shipment": np.array([lane.min_shipment for lane in lanes], dtype=np.float64),
+        "lateral_transit_mean": means,
+        "lateral_transit_draw": draws,
+    }
 
 
 def _draw_skus(scenario: Scenario, rng: np.random.Generator) -> dict[str, np.ndarray | list[str]]:

@@ -26,6 +26,7 @@ class Supplier:
     lead_time: Distribution
     reliability: float = 1.0
     late_days: Distribution = field(default_factory=lambda: Distribution("uniform", low=1, high=3))
+    min_order_qty: int = 0  # units per order line (issue 6)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,20 @@ class Lane:
     destination: str
     transit_time: Distribution | None = None
     capacity_per_day: float = float("inf")
+    cost_per_unit: float = 0.0
+    cost_per_shipment: float = 0.0
+    # issue 6: trucks, free freight, minimum lateral shipment, an expedited mode
+    capacity_per_shipment: float = float("inf")
+    free_freight_units: float = float("inf")
+    min_shipment: float = 0.0
+    expedited: ExpeditedMode | None = None
+
+
+@dataclass(frozen=True)
+class ExpeditedMode:
+    """A faster, dearer way to ship on a lane: lead time x ``lead_time_factor``, its own costs."""
+
+    lead_time_factor: float
     cost_per_unit: float = 0.0
     cost_per_shipment: float = 0.0
 
@@ -312,12 +327,13 @@ def _parse_network(net: _Node) -> tuple[tuple[Supplier, ...], tuple[StockingSite
     suppliers = []
     for path, item in net.items("suppliers", required=True):
         node = _Node(item, path)
-        node.check_keys({"id", "lead_time", "reliability", "late_days"})
+        node.check_keys({"id", "lead_time", "reliability", "late_days", "min_order_qty"})
         suppliers.append(Supplier(
             id=new_id(node),
             lead_time=node.distribution("lead_time", minimum=1, maximum=365),
             reliability=node.number("reliability", 1.0, minimum=0, maximum=1),
             late_days=node.distribution("late_days", {"uniform": [1, 3]}, minimum=0, maximum=365),
+            min_order_qty=node.integer("min_order_qty", 0, minimum=0),
         ))
     if not suppliers:
         raise ScenarioError("network.suppliers", "at least one supplier is needed")
@@ -348,7 +364,8 @@ def _parse_network(net: _Node) -> tuple[tuple[Supplier, ...], tuple[StockingSite
     pairs: set[tuple[str, str]] = set()
     for path, item in net.items("lanes"):
         node = _Node(item, path)
-        node.check_keys({"from", "to", "transit_time", "capacity_per_day", "cost_per_unit", "cost_per_shipment"})
+        node.check_keys({"from", "to", "transit_time", "capacity_per_day", "cost_per_unit", "cost_per_shipment",
+                         "capacity_per_shipment", "free_freight_units", "min_shipment", "expedited"})
         source, destination = node.string("from"), node.string("to")
         for key, site_id in (("from", source), ("to", destination)):
             if site_id not in seen:
@@ -362,8 +379,29 @@ def _parse_network(net: _Node) -> tuple[tuple[Supplier, ...], tuple[StockingSite
             capacity_per_day=node.number("capacity_per_day", float("inf"), minimum=0),
             cost_per_unit=node.number("cost_per_unit", 0.0, minimum=0),
             cost_per_shipment=node.number("cost_per_shipment", 0.0, minimum=0),
+            **_parse_lane_extras(node),
         ))
     return tuple(suppliers), tuple(sites["dc"]), tuple(sites["store"]), tuple(lanes)
+
+
+def _parse_lane_extras(node: _Node) -> dict[str, Any]:
+    """Issue 6 lane keys: trucks, free freight, minimum shipment, the expedited mode."""
+    truck = node.number("capacity_per_shipment", float("inf"), minimum=1)
+    minimum = node.number("min_shipment", 0.0, minimum=0)
+    if minimum > truck or minimum > node.number("capacity_per_day", float("inf"), minimum=0):
+        raise ScenarioError(node.sub("min_shipment"),
+                            f"{minimum:g} is above the lane's capacity: the lane could never be used (infeasible lane)")
+    expedited = None
+    if node.has("expedited"):
+        mode = _Node(node.value["expedited"], node.sub("expedited"))
+        mode.check_keys({"lead_time_factor", "cost_per_unit", "cost_per_shipment"})
+        factor = mode.number("lead_time_factor", minimum=0.01, maximum=1)
+        expedited = ExpeditedMode(lead_time_factor=factor,
+                                  cost_per_unit=mode.number("cost_per_unit", 0.0, minimum=0),
+                                  cost_per_shipment=mode.number("cost_per_shipment", 0.0, minimum=0))
+    return {"capacity_per_shipment": truck,
+            "free_freight_units": node.number("free_freight_units", float("inf"), minimum=0),
+            "min_shipment": minimum, "expedited": expedited}
 
 
 def _sku_spec(node: _Node, defaults: SkuSpec | None, supplier_ids: set[str], listed: bool) -> SkuSpec:

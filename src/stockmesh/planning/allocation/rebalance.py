@@ -8,8 +8,10 @@ what is due in within the horizon). With normal demand (mean ``mu H``, sd ``sigm
   units in transit for ``t`` days cannot serve the demand of those days: that *transit-time risk*
   is charged per unit as ``p_r (L_t(OH_r) - L_t(OH_r + n_r)) / n_r`` (the average over the receiver's
   need ``n_r``, with ``OH_r`` its on hand), so a slow lane must buy more to be worth it;
-- a **donor** loses ``p_d (L_H(S_d - x) - L_H(S_d))`` and is never taken below its own reorder level:
-  ``x <= min(on hand, S_d - ceil(mu_d H_d + safety_stock_d))``;
+- a **donor** loses ``p_d (L_H(OH_d - x) - L_H(OH_d))`` and is never taken below its own reorder
+  level: ``x <= OH_d - ceil(mu_d H_d + safety_stock_d)``. Both use its on hand only (what is due in
+  may come late), so a donor gives only stock that its shelf would not need before a new order of
+  its own could land;
 - a **lane** costs ``cost_per_unit x + cost_per_shipment z`` (``z`` binary: a fixed cost makes it a
   MIP), carries at most ``capacity`` units and at least ``min_shipment`` when used.
 
@@ -168,12 +170,15 @@ class _Arcs:
 
 def rebalance(problem: RebalanceProblem, *, method: str = "mip", time_limit: float = 2.0, block_skus: int = 25,
               max_segments: int = 12, donors_per_receiver: int = 3, min_expected_shortage: float = 0.05,
-              mip_gap: float = 1e-2, time_budget: float | None = None) -> RebalanceResult:
+              mip_gap: float = 1e-2, time_budget: float | None = None, hurdle: float = 0.0) -> RebalanceResult:
     """Propose lateral transfers; see the module docstring. ``method`` is ``mip`` or ``greedy``.
 
     ``time_limit`` bounds each block's MIP; ``time_budget`` (seconds, optional) bounds the whole call:
     once spent, the remaining blocks are solved greedily (counted and reported as fallbacks).
+    ``hurdle`` asks more of a transfer than breaking even: it must avoid ``(1 + hurdle)`` times its
+    transport cost and transit risk (a margin for the error of the demand estimates).
     """
+    check_finite_non_negative("hurdle", hurdle)
     if method not in ("mip", "greedy"):
         raise AllocationInputError(f"unknown rebalancing method '{method}'; expected mip or greedy", field="method")
     if time_limit <= 0:
@@ -182,6 +187,8 @@ def rebalance(problem: RebalanceProblem, *, method: str = "mip", time_limit: flo
     started = time.perf_counter()
     p = _Rows.of(problem)
     arcs = _candidate_arcs(problem, p, donors_per_receiver, min_expected_shortage)
+    true_unit, true_fixed = arcs.unit_cost, arcs.fixed_cost
+    arcs.unit_cost, arcs.fixed_cost = true_unit * (1 + hurdle), true_fixed * (1 + hurdle)
     screen_seconds = time.perf_counter() - started
     qty = np.zeros(arcs.sku.size, dtype=np.int64)
     skus = np.unique(arcs.sku)
@@ -206,6 +213,7 @@ def rebalance(problem: RebalanceProblem, *, method: str = "mip", time_limit: flo
         qty[block] = solution
         solve_seconds.append(time.perf_counter() - t0)
         blocks += 1
+    arcs.unit_cost, arcs.fixed_cost = true_unit, true_fixed
     return RebalanceResult(transfers=_transfers(p, arcs, qty), method=method, candidate_skus=int(skus.size),
                            blocks=blocks, fallback_blocks=fallback_blocks, fallback_reason=reason,
                            solve_seconds=solve_seconds, screen_seconds=screen_seconds)
@@ -223,6 +231,7 @@ class _Rows:
     give_limit: np.ndarray
     need: np.ndarray
     shortage_now: np.ndarray
+    donor_shortage_now: np.ndarray
 
     @classmethod
     def of(cls, problem: RebalanceProblem) -> _Rows:
@@ -233,11 +242,12 @@ class _Rows:
         stock = np.asarray(problem.stock_in_horizon, dtype=np.float64)
         on_hand = np.asarray(problem.on_hand, dtype=np.float64)
         reorder_level = np.ceil(mean_h + np.asarray(problem.safety_stock, dtype=np.float64))
-        give = np.floor(np.maximum(np.minimum(on_hand, stock - reorder_level), 0))
+        give = np.floor(np.maximum(on_hand - reorder_level, 0))
         need = np.floor(np.maximum(np.ceil(mean_h + 3 * sd_h) - stock, 0))
         return cls(on_hand=on_hand, stock=stock, mean_h=mean_h, sd_h=sd_h, mean_daily=mean_daily, sd_daily=sd_daily,
                    penalty=np.asarray(problem.shortage_cost, dtype=np.float64), give_limit=give, need=need,
-                   shortage_now=expected_shortage(stock, mean_h, sd_h))
+                   shortage_now=expected_shortage(stock, mean_h, sd_h),
+                   donor_shortage_now=expected_shortage(on_hand, mean_h, sd_h))
 
     def gain(self, rows: np.ndarray, qty: np.ndarray) -> np.ndarray:
         """Stock-out cost a receiver avoids with ``qty`` more units over its horizon."""
@@ -246,8 +256,8 @@ class _Rows:
 
     def loss(self, rows: np.ndarray, qty: np.ndarray) -> np.ndarray:
         """Stock-out cost a donor takes on by giving ``qty`` units."""
-        after = expected_shortage(self.stock[rows] - qty, self.mean_h[rows], self.sd_h[rows])
-        return self.penalty[rows] * (after - self.shortage_now[rows])
+        after = expected_shortage(self.on_hand[rows] - qty, self.mean_h[rows], self.sd_h[rows])
+        return self.penalty[rows] * (after - self.donor_shortage_now[rows])
 
 
 def _candidate_arcs(problem: RebalanceProblem, p: _Rows, per_receiver: int, min_short: float) -> _Arcs:
@@ -380,9 +390,10 @@ def _greedy(p: _Rows, arcs: _Arcs, block: np.ndarray, grid: int = 16) -> np.ndar
     qty = np.zeros(block.size, dtype=np.int64)
     give_left = p.give_limit.copy()
     stock = p.stock.copy()
+    on_hand = p.on_hand.copy()
     open_arcs = np.ones(block.size, dtype=bool)
     fractions = np.arange(1, grid + 1) / grid
-    base = _Rows(**{**p.__dict__, "stock": stock})
+    base = _Rows(**{**p.__dict__, "stock": stock, "on_hand": on_hand})
     while open_arcs.any():
         idx = np.flatnonzero(open_arcs)
         a = block[idx]
@@ -393,6 +404,7 @@ def _greedy(p: _Rows, arcs: _Arcs, block: np.ndarray, grid: int = 16) -> np.ndar
         q = np.minimum(q, upper[:, None])
         r, d = arcs.receiver[a][:, None], arcs.donor[a][:, None]
         base.shortage_now = expected_shortage(stock, p.mean_h, p.sd_h)
+        base.donor_shortage_now = expected_shortage(on_hand, p.mean_h, p.sd_h)
         value = (base.gain(r, q) - base.loss(d, q) - arcs.unit_cost[a][:, None] * q - arcs.fixed_cost[a][:, None])
         value[~feasible] = -np.inf
         best_q = q[np.arange(idx.size), value.argmax(axis=1)]
@@ -409,6 +421,7 @@ def _greedy(p: _Rows, arcs: _Arcs, block: np.ndarray, grid: int = 16) -> np.ndar
         amount = best_q[pick].astype(np.int64)
         qty[idx[pick]] += amount
         np.add.at(give_left, arcs.donor[arc], -amount)
+        np.add.at(on_hand, arcs.donor[arc], -amount)
         np.add.at(stock, arcs.donor[arc], -amount)
         np.add.at(stock, arcs.receiver[arc], amount)
         open_arcs[idx[pick]] = False
@@ -423,11 +436,11 @@ def _transfers(p: _Rows, arcs: _Arcs, qty: np.ndarray) -> Transfers:
     inflow = np.bincount(r, weights=q, minlength=p.stock.size)
     outflow = np.bincount(d, weights=q, minlength=p.stock.size)
     r_after = expected_shortage(p.stock[r] + inflow[r], p.mean_h[r], p.sd_h[r])
-    d_after = expected_shortage(p.stock[d] - outflow[d], p.mean_h[d], p.sd_h[d])
+    d_after = expected_shortage(p.on_hand[d] - outflow[d], p.mean_h[d], p.sd_h[d])
     share_r = q / np.maximum(inflow[r], 1)
     share_d = q / np.maximum(outflow[d], 1)
     avoided = p.penalty[r] * (p.shortage_now[r] - r_after) * share_r - p.penalty[d] * (
-        d_after - p.shortage_now[d]) * share_d
+        d_after - p.donor_shortage_now[d]) * share_d
     transport = (arcs.unit_cost[used] - arcs.transit_risk[used]) * q + arcs.fixed_cost[used]
     risk = arcs.transit_risk[used] * q
     binding = np.where(outflow[d] >= p.give_limit[d], "donor reorder level (safety stock kept)",
@@ -437,7 +450,7 @@ def _transfers(p: _Rows, arcs: _Arcs, qty: np.ndarray) -> Transfers:
     return Transfers(
         sku=arcs.sku[used], from_row=d, to_row=r, lane=arcs.lane[used], qty=qty[used],
         receiver_shortage_before=p.shortage_now[r], receiver_shortage_after=r_after,
-        donor_shortage_before=p.shortage_now[d], donor_shortage_after=d_after,
+        donor_shortage_before=p.donor_shortage_now[d], donor_shortage_after=d_after,
         stockout_cost_avoided=avoided, transport_cost=transport, transit_risk_cost=risk,
         expected_value=avoided - transport - risk, binding=binding,
     )

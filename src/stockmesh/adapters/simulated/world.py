@@ -150,6 +150,17 @@ class WorldControls:
         rows = np.asarray(rows, dtype=np.int64)
         world.expedite_today[rows] = world.expedite_factor[world.spec.row_lane[rows]] > 0
 
+    def allocate(self, rows: np.ndarray, quantity: np.ndarray) -> None:
+        """Ship these units today instead of the world's proportional rationing of a short DC.
+
+        The policy still returns its full requests as orders (the DC observes them as its demand);
+        the world ships ``min(quantity, request)`` per row, and rations proportionally only if the
+        allocation itself asks for more than the DC holds.
+        """
+        world = self._world
+        rows = np.asarray(rows, dtype=np.int64)
+        world.allocation_today[rows] = np.maximum(np.asarray(quantity, dtype=np.int64), 0)
+
     def inbound_within(self, days: np.ndarray | int, rows: np.ndarray | None = None) -> np.ndarray:
         """Units (orders and lateral transfers) arriving within ``days`` days from today, per row."""
         world = self._world
@@ -223,6 +234,7 @@ class SimulatedWorld:
         self.min_order_qty = (spec.row_min_order_qty.astype(np.int64) if spec.row_min_order_qty.shape == (n_rows,)
                               else np.zeros(n_rows, dtype=np.int64))
         self.expedite_today = np.zeros(n_rows, dtype=bool)
+        self.allocation_today = np.full(n_rows, -1, dtype=np.int64)  # -1: the world rations
         self.lateral_qty = np.zeros((self.ring_days, n_rows), dtype=np.int64)
         self._lateral_today = np.zeros(spec.n_laterals)
         self.controls = WorldControls(self)
@@ -424,6 +436,11 @@ class SimulatedWorld:
             # the DC observes its stores' requests as its demand, uncensored
             self._sales_history[self.day % self._window] += total_requested
             available = self.on_hand.astype(np.float64)
+            chosen = self.allocation_today[dc_rows]
+            allocated = chosen >= 0
+            if allocated.any():  # a policy's allocation (issue 6) replaces the request as what ships
+                requested = np.where(allocated, np.minimum(chosen, requested), requested)
+                total_requested = np.bincount(parents, weights=requested, minlength=spec.n_rows)
             share = np.ones(spec.n_rows)
             short = total_requested > available
             share[short] = available[short] / total_requested[short]
@@ -532,6 +549,7 @@ class SimulatedWorld:
         self._requests_today[:] = 0
         self._orders_today[:] = 0
         self.expedite_today[:] = False
+        self.allocation_today[:] = -1
         self._lateral_today[:] = 0
         for rows in self.echelon_rows:
             if rows.size == 0:

@@ -77,6 +77,10 @@ class AgentsWithAllocation:
         self.solves += result.blocks
         self.fallbacks += result.fallback_blocks
         self.solve_seconds += sum(result.solve_seconds)
+        if observation.controls is not None:
+            # the stores still ask for everything (the DC sees its true demand); what ships is the plan
+            observation.controls.allocate(rows[members], result.allocated)
+            return replace(decision, policy=self.name)
         quantity = wanted.copy()
         quantity[members] = result.allocated
         return replace(decision, order_quantity=quantity, policy=self.name)

@@ -158,6 +158,9 @@ def allocate(problem: AllocationProblem, method: str = "lp", *, time_limit: floa
     n_groups = a.available.shape[0]
     pack_of_group = np.ones(n_groups)
     np.maximum.at(pack_of_group, a.group, a.pack)
+    if (pack_of_group[a.group] != a.pack).any():
+        raise AllocationInputError("the requests on one source must share a pack size (one SKU per source)",
+                                   field="pack_size")
     available_packs = np.floor(a.available / pack_of_group + 1e-9).astype(np.int64)
     asked = np.bincount(a.group, weights=a.requested_packs, minlength=n_groups)
     short_groups = asked > available_packs
@@ -327,6 +330,7 @@ def _days_of_cover(a: _Arrays, rows: np.ndarray, available_packs: np.ndarray) ->
         return np.clip((level[group] * daily - position) / pack, 0, req)
 
     low = np.zeros(n_groups)
+    np.minimum.at(low, group, position / daily - 1)  # a level at which nobody gets anything
     cover_max = np.zeros(n_groups)
     np.maximum.at(cover_max, group, (position + req * pack) / daily)
     high = np.maximum(cover_max, 1.0)

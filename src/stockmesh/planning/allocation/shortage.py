@@ -27,21 +27,17 @@ def standard_loss(z: np.ndarray) -> np.ndarray:
 def expected_shortage(stock: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """E[(D - stock)+] for D ~ Normal(mean, sd), elementwise (broadcasting)."""
     stock, mean, sd = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (stock, mean, sd)))
-    out = np.maximum(mean - stock, 0.0)
     spread = sd > 1e-9
-    if spread.any():
-        out = out.copy()
-        out[spread] = sd[spread] * standard_loss((stock[spread] - mean[spread]) / sd[spread])
-    return out
+    scale = np.where(spread, sd, 1.0)
+    return np.where(spread, scale * standard_loss((stock - mean) / scale), np.maximum(mean - stock, 0.0))
 
 
 def stockout_probability(stock: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """P(D > stock) for D ~ Normal(mean, sd)."""
     stock, mean, sd = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (stock, mean, sd)))
-    out = (mean > stock).astype(np.float64)
     spread = sd > 1e-9
-    out[spread] = 1.0 - ndtr((stock[spread] - mean[spread]) / sd[spread])
-    return out
+    scale = np.where(spread, sd, 1.0)
+    return np.where(spread, 1.0 - ndtr((stock - mean) / scale), (mean > stock).astype(np.float64))
 
 
 def newsvendor_cost(stock: np.ndarray, mean: np.ndarray, sd: np.ndarray, shortage_cost: np.ndarray,

@@ -158,3 +158,21 @@ def test_reregistering_identically_is_a_no_op():
     assert len(w.run(c("RegisterSku", sku=SKU, unit_cost=1.5, pack_size=6))) == 1
     with pytest.raises(AlreadyExists):
         w.run(c("RegisterSite", site=STORE, kind="dc"))
+
+
+def test_record_sales_is_one_batch_of_shipments():
+    w = World()
+    w.run(c("RegisterSku", sku="RYE-BREAD-500G"))
+    w.run(c("ReceiveStock", sku=SKU, site=STORE, qty=10))
+    w.run(c("ReceiveStock", sku="RYE-BREAD-500G", site=STORE, qty=4))
+    lines = [{"sku": SKU, "qty": 3}, {"sku": "RYE-BREAD-500G", "qty": 4}, {"sku": SKU, "qty": 5}]
+    events = w.run(c("RecordSales", site=STORE, lines=lines))
+    assert [e.type for e in events] == ["StockShipped"] * 3
+    assert w.stock().on_hand == 2
+    with pytest.raises(InsufficientStock) as info:  # the same SKU twice counts cumulatively
+        w.run(c("RecordSales", site=STORE, lines=[{"sku": SKU, "qty": 2}, {"sku": SKU, "qty": 1}]))
+    assert info.value.field == "lines[1].qty"
+    with pytest.raises(UnknownEntity) as info:
+        w.run(c("RecordSales", site=STORE, lines=[{"sku": "NOPE", "qty": 1}]))
+    assert info.value.field == "lines[0].sku"
+    assert w.stock().on_hand == 2

@@ -233,13 +233,25 @@ class FillBackorder(Command):
     qty: int
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordSales(Command):
+    """A batch of sales at one site (a POS day, an EDI 852): one ``StockShipped`` per line.
+
+    Idempotent and atomic as a whole: one key for the batch, and if any line breaks a rule the
+    batch is refused with the line named (``lines[3].qty``)."""
+
+    name: ClassVar[str] = "RecordSales"
+    site: str
+    lines: tuple[tuple[str, int], ...]
+
+
 COMMANDS: dict[str, type[Command]] = {
     c.name: c
     for c in (
         RegisterSku, RegisterSite, ReceiveStock, ShipStock, AdjustStock, RecordCount, ReserveStock,
         ReleaseReservation, FulfilReservation, DispatchTransfer, ReceiveTransfer, DeclareTransferLoss,
         PlacePurchaseOrder, ReceivePurchaseOrder, CancelPurchaseOrder, QuarantineStock,
-        ReleaseQuarantine, ExpireLot, RecordBackorder, FillBackorder,
+        ReleaseQuarantine, ExpireLot, RecordBackorder, FillBackorder, RecordSales,
     )
 }
 
@@ -396,6 +408,29 @@ def _unit(name: str, value: Any) -> str:
     return text
 
 
+MAX_LINES = 100_000
+
+
+def _sales_lines(name: str, value: Any) -> tuple[tuple[str, int], ...]:
+    """``[{"sku": "A", "qty": 3}, ...]``: each line a known shape, at least one, at most MAX_LINES."""
+    if not isinstance(value, list) or not value:
+        raise InvalidInput("must be a non-empty list of {\"sku\": ..., \"qty\": ...} objects", field=name)
+    if len(value) > MAX_LINES:
+        raise InvalidInput(f"must have at most {MAX_LINES} lines", field=name)
+    out = []
+    for i, line in enumerate(value):
+        where = f"{name}[{i}]"
+        if not isinstance(line, Mapping):
+            raise InvalidInput("must be an object with sku and qty", field=where)
+        unknown = set(line) - {"sku", "qty"}
+        if unknown:
+            raise InvalidInput("unknown field", field=f"{where}.{sorted(unknown)[0][:40]}")
+        if "sku" not in line or "qty" not in line:
+            raise InvalidInput("needs sku and qty", field=where)
+        out.append((_identifier(f"{where}.sku", line["sku"]), _positive(f"{where}.qty", line["qty"])))
+    return tuple(out)
+
+
 Validator = Callable[[str, Any], Any]
 
 _VALIDATORS: dict[str, Validator] = {
@@ -423,6 +458,7 @@ _VALIDATORS: dict[str, Validator] = {
     "negative_stock": _choice(tuple(p.value for p in NegativeStockPolicy)),
     "expiry": _date,
     "expected_at": parse_instant,
+    "lines": _sales_lines,
 }
 
 _FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {}

@@ -395,6 +395,32 @@ def _fill_backorder(c: cmd.Command, get: Getter) -> Decision:
                              site)
 
 
+def _record_sales(c: cmd.Command, get: Getter) -> Decision:
+    assert isinstance(c, cmd.RecordSales)
+    site = _site(get, c.site)
+    taken: dict[str, StockState] = {}  # the batch may sell one SKU on several lines
+    decision: Decision = []
+    for i, (sku, qty) in enumerate(c.lines):
+        if not isinstance(get(f"sku:{sku}"), SkuState):
+            raise UnknownEntity(f"unknown SKU {sku!r}", field=f"lines[{i}].sku")
+        stream = stock_stream(sku, c.site)
+        stock = taken.get(stream) or _stock(get, sku, c.site)
+        if qty > stock.available and not _allows_negative(site):
+            raise InsufficientStock(f"{sku} at {c.site}: {stock.available} available, {qty} asked",
+                                    field=f"lines[{i}].qty")
+        lots = _allocate_lots(stock, qty, None, what="on hand", allow_short=_allows_negative(site))
+        event = ev.StockShipped(qty=qty, lots=lots)
+        after = evolve(stream, stock, event)
+        assert isinstance(after, StockState)
+        taken[stream] = after
+        decision.append((stream, event))
+        if after.available < 0 and not after.flagged:
+            flag = ev.PositionFlagged(available=after.available, cause="RecordSales")
+            decision.append((stream, flag))
+            taken[stream] = evolve(stream, after, flag)  # type: ignore[assignment]
+    return decision
+
+
 _HANDLERS: dict[type[cmd.Command], Callable[[cmd.Command, Getter], Decision]] = {
     cmd.RegisterSku: _register_sku,
     cmd.RegisterSite: _register_site,
@@ -416,4 +442,5 @@ _HANDLERS: dict[type[cmd.Command], Callable[[cmd.Command, Getter], Decision]] = 
     cmd.ExpireLot: _expire,
     cmd.RecordBackorder: _backorder,
     cmd.FillBackorder: _fill_backorder,
+    cmd.RecordSales: _record_sales,
 }

@@ -68,6 +68,14 @@ class BatchRejected(StockmeshError):
 
 def _streams_of(command: Command, out: list[str]) -> None:
     """Add the streams a command will surely read, so that a batch fetches them in one query."""
+    lines = getattr(command, "lines", None)
+    if lines is not None:  # RecordSales: one site, many SKUs
+        site = command.site  # type: ignore[attr-defined]
+        out.append(f"site:{site}")
+        for line_sku, _ in lines:
+            out.append(f"sku:{line_sku}")
+            out.append(f"stock:{line_sku}@{site}")
+        return
     sku = getattr(command, "sku", None)
     if sku is not None:
         out.append(f"sku:{sku}")

@@ -31,7 +31,7 @@ from stockmesh.domain.commands import (
     Command,
     ReceivePurchaseOrder,
     ReceiveTransfer,
-    ShipStock,
+    RecordSales,
     parse_command,
 )
 from stockmesh.domain.proposals import Proposal, ProposalOutcomeRecorded
@@ -181,9 +181,14 @@ class LedgerTwin:
                 "document": order.doc_id}), {"source": "audit"}, when))
         sold = totals.flow_sold - self._last_sold
         self._last_sold = totals.flow_sold.copy()
-        for row in np.flatnonzero(sold):
-            commands.append(ShipStock(idempotency_key=f"{self.run_id}:sale:{day}:{row}", sku=self.sku[row],
-                                      site=self.site[row], qty=int(sold[row]), occurred_at=when))
+        # a store's sales of the day arrive as one batch, as a POS end-of-day export would
+        sold_rows = np.flatnonzero(sold)
+        spec = self.spec
+        for site_index in np.unique(spec.row_site[sold_rows]):
+            rows = sold_rows[spec.row_site[sold_rows] == site_index]
+            site = spec.site_ids[site_index]
+            commands.append(RecordSales(idempotency_key=f"{self.run_id}:sales:{day}:{site}", site=site,
+                                        lines=tuple((self.sku[r], int(sold[r])) for r in rows), occurred_at=when))
         expired = totals.flow_expired - self._last_expired
         self._last_expired = totals.flow_expired.copy()
         for row in np.flatnonzero(expired):

@@ -154,7 +154,8 @@ def build_world(scenario: Scenario, seed: int | None = None) -> WorldSpec:
         row_echelon=row_echelon,
         unit_cost=unit_cost,
         holding_cost_per_day=costs.holding_rate_per_year * unit_cost / 365.0,
-        lost_sale_penalty=sku["margin_factor"][row_sku] * unit_cost,
+        lost_sale_penalty=sku["margin_factor"][row_sku] * unit_cost
+        * np.array([s.lost_sale_factor for s in sites])[row_site],
         backorder_cost_per_day=costs.backorder_cost_per_unit_day * unit_cost,
         order_cost=order_cost,
         pack_size=sku["pack_size"][row_sku],

@@ -37,6 +37,7 @@ class StockingSite:
     kind: str  # "dc" | "store"
     supplied_by: str | None
     demand_scale: float = 1.0
+    lost_sale_factor: float = 1.0  # a store's priority: its lost sale costs this x the unit margin (issue 6)
 
 
 @dataclass(frozen=True)
@@ -341,11 +342,13 @@ def _parse_network(net: _Node) -> tuple[tuple[Supplier, ...], tuple[StockingSite
     for kind, key in (("dc", "dcs"), ("store", "stores")):
         for path, item in net.items(key, required=(kind == "store")):
             node = _Node(item, path)
-            node.check_keys({"id", "supplied_by", "demand_scale"} if kind == "store" else {"id", "supplied_by"})
+            node.check_keys({"id", "supplied_by", "demand_scale", "lost_sale_factor"} if kind == "store"
+                            else {"id", "supplied_by"})
             sites[kind].append(StockingSite(
                 id=new_id(node), kind=kind,
                 supplied_by=node.string("supplied_by") if node.has("supplied_by") else None,
                 demand_scale=node.number("demand_scale", 1.0, minimum=0) if kind == "store" else 1.0,
+                lost_sale_factor=node.number("lost_sale_factor", 1.0, minimum=0) if kind == "store" else 1.0,
             ))
     if not sites["store"]:
         raise ScenarioError("network.stores", "at least one store is needed")

@@ -5,7 +5,11 @@ ask it for more of a SKU than it holds, shares the DC's stock with ``planning.al
 (``lp``, ``greedy``, ``fair-share`` or ``proportional``) before the world ships. The world would
 otherwise ration proportionally itself; with ``proportional`` here the result is the same rule, in
 whole packs. The demand each store is protected against is its forecast over its lead time plus
-``cover_days`` (normal approximation from the agents' level and variance).
+``cover_days`` (normal approximation from the agents' level and variance); a store's lost-sale
+penalty (which carries its priority, ``lost_sale_factor`` in the scenario) weighs its shortage.
+With ``reserve=True`` the stores of a short DC that do not order today take part too, with a claim
+up to their order-up-to level, so the plan may keep units at the DC for them (an option: it did not
+pay in the dc-shortage scenario, see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -36,12 +40,13 @@ class AgentsWithAllocation:
     """The agents policy whose short DCs are shared by ``method``; see the module docstring."""
 
     def __init__(self, method: str = "lp", base: Policy | None = None, *, cover_days: float = 7.0,
-                 time_limit: float = 2.0) -> None:
+                 time_limit: float = 2.0, reserve: bool = False) -> None:
         self.method = method
         self.base = base or AgentsPolicy()
         self.name = f"agents+{method}"
         self.cover_days = cover_days
         self.time_limit = time_limit
+        self.reserve = reserve and method in ("lp", "greedy")
         self.last: AllocationResult | None = None
         self.solves = 0
         self.fallbacks = 0
@@ -55,12 +60,22 @@ class AgentsWithAllocation:
             return decision
         pack = observation.pack_size[rows]
         wanted = (np.ceil(np.maximum(decision.order_quantity, 0) / pack) * pack).astype(np.int64)
-        members = np.flatnonzero(asks)
+        asking = np.flatnonzero(asks)
+        groups = np.unique(parent[asking])
+        available_all = observation.on_hand[groups].astype(np.float64)
+        asked = np.bincount(np.searchsorted(groups, parent[asking]), weights=wanted[asking], minlength=groups.size)
+        if not (asked > available_all).any():
+            return decision
+        # every store of a short DC takes part: those not ordering today hold a claim on the DC's
+        # stock up to their order-up-to level, so the plan can keep units for them rather than
+        # give everything to today's requests (they are shipped nothing today either way)
+        short_groups = groups[asked > available_all]
+        members = np.flatnonzero(np.isin(parent, short_groups) & (parent >= 0)) if self.reserve else np.flatnonzero(
+            asks & np.isin(parent, short_groups))
         groups, local = np.unique(parent[members], return_inverse=True)
         available = observation.on_hand[groups].astype(np.float64)
-        asked = np.bincount(local, weights=wanted[members], minlength=groups.size)
-        if not (asked > available).any():
-            return decision
+        headroom = np.maximum(decision.order_up_to - observation.inventory_position[rows], 0)
+        wanted = np.where(asks, wanted, np.ceil(headroom / pack) * pack).astype(np.int64)
         horizon = decision_input(decision, "lead_time_mean", 1.0)[members] + self.cover_days
         level = np.maximum(decision_input(decision, "level")[members], recent_rate(observation, rows[members]))
         variance = np.maximum(decision_input(decision, "daily_variance")[members], level)
@@ -69,7 +84,8 @@ class AgentsWithAllocation:
             position=observation.inventory_position[rows[members]].astype(np.float64),
             demand_mean=level * horizon, demand_sd=np.sqrt(variance * horizon),
             shortage_cost=observation.lost_sale_penalty[rows[members]],
-            overage_cost=observation.holding_cost_per_day[rows[members]] * horizon,
+            # a unit kept at the DC costs the same holding as at a store: no overage cost in the split
+            overage_cost=0.0,
             daily_demand=level, pack_size=pack[members],
         )
         result = allocate(problem, self.method, time_limit=self.time_limit)
@@ -79,8 +95,9 @@ class AgentsWithAllocation:
         self.solve_seconds += sum(result.solve_seconds)
         if observation.controls is not None:
             # the stores still ask for everything (the DC sees its true demand); what ships is the plan
-            observation.controls.allocate(rows[members], result.allocated)
+            ordering = asks[members]
+            observation.controls.allocate(rows[members][ordering], result.allocated[ordering])
             return replace(decision, policy=self.name)
-        quantity = wanted.copy()
-        quantity[members] = result.allocated
+        quantity = np.where(asks, wanted, 0)
+        quantity[members] = np.where(asks[members], result.allocated, 0)
         return replace(decision, order_quantity=quantity, policy=self.name)

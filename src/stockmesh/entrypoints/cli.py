@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from stockmesh.entrypoints import (
+    cli_allocation,
     cli_api,
     cli_bench,
     cli_demo,
@@ -36,6 +37,7 @@ cli_governance.register(app)
 cli_integration.register(app)
 cli_sim.register(app)
 cli_demo.register(app)
+cli_allocation.register(app)
 
 
 def main() -> None:

@@ -76,7 +76,8 @@ class LedgerTwin:
     """Drives one ``SimulatedWorld`` with ``policy`` through the agent loop onto ``store``."""
 
     def __init__(self, spec: WorldSpec, policy: Policy, store: EventStore, gate: Gate | PolicyDocument, *,
-                 planner_approves: bool = True, run_id: str = "run", spotlight_row: int | None = None) -> None:
+                 planner_approves: bool = True, run_id: str = "run", spotlight_row: int | None = None,
+                 allocation: AllocationAgent | None = None) -> None:
         self.spec = spec
         self.policy = policy
         self.store = store
@@ -88,6 +89,9 @@ class LedgerTwin:
         self._spent: dict[tuple[str, str, str], float] = defaultdict(float)  # (kind, who, month) -> value
         self._executed_count: dict[tuple[str, str, str, str], int] = defaultdict(int)
         self.planner_approves = planner_approves
+        # None: a short DC is shared by the legacy fair share (proportional to requests); an agent
+        # (e.g. AllocationAgent("lp")) shares it by its method, from the stores' forecasts
+        self.allocation = allocation
         self.run_id = run_id
         self.world = SimulatedWorld(spec)
         self.stats = LedgerRunStats()
@@ -198,17 +202,39 @@ class LedgerTwin:
         self._execute(commands, facts)
 
     # ------------------------------------------------------------------------------ deciding
-    def _feasible(self, rows: np.ndarray, quantity: np.ndarray) -> np.ndarray:
+    def _feasible(self, rows: np.ndarray, quantity: np.ndarray, decision: Decision | None = None) -> np.ndarray:
         """What the world can really ship: whole packs, a short DC shared fairly, lane capacity."""
         spec, world = self.spec, self.world
         pack = spec.pack_size[rows]
         quantity = (np.ceil(np.maximum(quantity, 0) / pack) * pack).astype(np.int64)
         from_dc = spec.row_parent[rows] >= 0
-        if from_dc.any():
+        if from_dc.any() and self.allocation is not None and decision is not None:
+            quantity[from_dc] = self._allocate(rows, quantity, from_dc, decision)
+        elif from_dc.any():
             parents = spec.row_parent[rows[from_dc]]
             quantity[from_dc] = AllocationAgent.fair_share(quantity[from_dc], parents, world.on_hand.astype(np.float64))
         quantity = world.within_lane_capacity(rows, quantity)
         return ((quantity // pack) * pack).astype(np.int64)
+
+    def _allocate(self, rows: np.ndarray, quantity: np.ndarray, from_dc: np.ndarray, decision: Decision) -> np.ndarray:
+        """A short DC shared by the allocation agent from the stores' forecasts over lead time + a week."""
+        assert self.allocation is not None
+        spec, world = self.spec, self.world
+        chosen = rows[from_dc]
+        position = np.flatnonzero(from_dc)
+
+        def inputs(name: str, default: float) -> np.ndarray:
+            value = np.broadcast_to(np.asarray(decision.inputs.get(name, default), dtype=np.float64), rows.shape)
+            return value[position]
+
+        horizon = inputs("lead_time_mean", 1.0) + 7.0
+        level = inputs("level", 0.0)
+        variance = np.maximum(inputs("daily_variance", 0.0), level)
+        return self.allocation.share(
+            quantity[from_dc], spec.row_parent[chosen], world.on_hand.astype(np.float64),
+            position=(world.on_hand + world.on_order - world.backlog)[chosen].astype(np.float64),
+            demand_mean=level * horizon, demand_sd=np.sqrt(variance * horizon),
+            shortage_cost=spec.lost_sale_penalty[chosen], pack_size=spec.pack_size[chosen])
 
     def decide(self, observation: Observation, rows: np.ndarray) -> np.ndarray:
         day = observation.day
@@ -218,7 +244,7 @@ class LedgerTwin:
         decision: Decision = self.policy.decide(observation, rows)
         if self.spotlight_row is not None and day >= self.spec.first_measured_day:
             self._watch(observation, decision)
-        quantity = self._feasible(rows, decision.order_quantity)
+        quantity = self._feasible(rows, decision.order_quantity, decision)
         label = f"{self.run_id}-D{day:04d}"
         self._now = dt.datetime.combine(self.dates[day], dt.time(12), dt.UTC)
         proposals = self.replenishment.propose(self.rows, rows, quantity, day_label=label, explain=decision.explain,

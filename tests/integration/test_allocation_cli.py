@@ -96,3 +96,34 @@ def test_clear_errors(ledger: str) -> None:
     assert bad.exit_code == 2 and "unknown method" in bad.output
     negative = runner.invoke(app(), ["rebalance", "--dry-run", "--db", ledger, "--cost-per-unit", "-1"])
     assert negative.exit_code == 2 and "must not be negative" in negative.output
+
+
+def test_the_ledger_twin_routes_dc_shortages_through_the_lp(tmp_path: Path) -> None:
+    import numpy as np
+    import yaml
+
+    from stockmesh.agents.allocation import AllocationAgent
+    from stockmesh.ledger.memory import MemoryEventStore
+    from stockmesh.service.gate import MinimalGate
+    from stockmesh.simulation.build import build_world
+    from stockmesh.simulation.ledger_twin import LedgerTwin
+    from stockmesh.simulation.runner import make_policy
+    from stockmesh.simulation.scenario import parse_scenario
+
+    repo = Path(__file__).resolve().parents[2]
+    raw = yaml.safe_load((repo / "scenarios" / "dc-shortage.yaml").read_text())
+    raw["skus"]["count"] = 6
+    raw["horizon"].update(warmup_days=7, measured_days=50)
+    raw["disruptions"][0]["start_day"] = 5
+    spec = build_world(parse_scenario(raw))
+    store = MemoryEventStore()
+    twin = LedgerTwin(spec, make_policy("agents", spec), store, MinimalGate(max_auto_value=1e12),
+                      allocation=AllocationAgent("lp"))
+    calls = []
+    share = twin.allocation.share  # type: ignore[union-attr]
+    twin.allocation.share = lambda *a, **k: calls.append(1) or share(*a, **k)  # type: ignore[union-attr,method-assign]
+    world = twin.run()
+    assert calls and twin.stats.failed == 0 and twin.stats.executed == twin.stats.proposals
+    catch_up(store)
+    got = {(r["sku"], r["site"]): r["on_hand"] for r in positions(store)}
+    assert (np.array([got.get((twin.sku[r], twin.site[r]), 0) for r in range(spec.n_rows)]) == world.on_hand).all()

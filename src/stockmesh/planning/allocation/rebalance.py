@@ -191,12 +191,21 @@ def rebalance(problem: RebalanceProblem, *, method: str = "mip", time_limit: flo
     arcs.unit_cost, arcs.fixed_cost = true_unit * (1 + hurdle), true_fixed * (1 + hurdle)
     screen_seconds = time.perf_counter() - started
     qty = np.zeros(arcs.sku.size, dtype=np.int64)
+    # the SKUs with the most stock-out cost at stake first, so a time budget spends the MIP where it pays
+    at_stake = np.zeros(int(arcs.sku.max(initial=-1)) + 1)
+    np.maximum.at(at_stake, arcs.sku, p.penalty[arcs.receiver] * p.shortage_now[arcs.receiver])
     skus = np.unique(arcs.sku)
+    skus = skus[np.argsort(-at_stake[skus], kind="stable")]
     solve_seconds: list[float] = []
     blocks = fallback_blocks = 0
     reason = None
+    rank = np.zeros(at_stake.size, dtype=np.int64)
+    rank[skus] = np.arange(skus.size)
+    by_rank = np.argsort(rank[arcs.sku], kind="stable")
+    sorted_rank = rank[arcs.sku][by_rank]
     for start in range(0, skus.size, block_skus):
-        block = np.flatnonzero(np.isin(arcs.sku, skus[start:start + block_skus]))
+        lo, hi = np.searchsorted(sorted_rank, [start, start + block_skus])
+        block = np.sort(by_rank[lo:hi])
         t0 = time.perf_counter()
         solution = None
         over_budget = time_budget is not None and time.perf_counter() - started > time_budget
@@ -388,42 +397,44 @@ def _solve_mip(p: _Rows, arcs: _Arcs, block: np.ndarray, time_limit: float, max_
 def _greedy(p: _Rows, arcs: _Arcs, block: np.ndarray, grid: int = 16) -> np.ndarray:
     """Repeatedly give each SKU its best remaining arc (best quantity on a grid), while it pays."""
     qty = np.zeros(block.size, dtype=np.int64)
-    give_left = p.give_limit.copy()
-    stock = p.stock.copy()
-    on_hand = p.on_hand.copy()
+    # work on the block's own rows only: a block is small, the network may not be
+    rows, local = np.unique(np.concatenate([arcs.donor[block], arcs.receiver[block]]), return_inverse=True)
+    donor, receiver = local[:block.size], local[block.size:]
+    sub = _Rows(**{name: getattr(p, name)[rows].copy() for name in p.__dataclass_fields__})
+    give_left = sub.give_limit.copy()
     open_arcs = np.ones(block.size, dtype=bool)
     fractions = np.arange(1, grid + 1) / grid
-    base = _Rows(**{**p.__dict__, "stock": stock, "on_hand": on_hand})
+    sku = arcs.sku[block]
     while open_arcs.any():
         idx = np.flatnonzero(open_arcs)
         a = block[idx]
-        upper = np.minimum(arcs.upper[a], give_left[arcs.donor[a]])
-        upper = np.minimum(upper, np.maximum(np.ceil(p.mean_h + 3 * p.sd_h - stock), 0)[arcs.receiver[a]])
+        d, r = donor[idx], receiver[idx]
+        upper = np.minimum(arcs.upper[a], give_left[d])
+        upper = np.minimum(upper, np.maximum(np.ceil(sub.mean_h + 3 * sub.sd_h - sub.stock), 0)[r])
         feasible = upper >= arcs.minimum[a]
-        q = np.maximum(np.floor(upper[:, None] * fractions[None, :]), arcs.minimum[a][:, None])
-        q = np.minimum(q, upper[:, None])
-        r, d = arcs.receiver[a][:, None], arcs.donor[a][:, None]
-        base.shortage_now = expected_shortage(stock, p.mean_h, p.sd_h)
-        base.donor_shortage_now = expected_shortage(on_hand, p.mean_h, p.sd_h)
-        value = (base.gain(r, q) - base.loss(d, q) - arcs.unit_cost[a][:, None] * q - arcs.fixed_cost[a][:, None])
+        q = np.minimum(np.maximum(np.floor(upper[:, None] * fractions[None, :]), arcs.minimum[a][:, None]),
+                       upper[:, None])
+        sub.shortage_now = expected_shortage(sub.stock, sub.mean_h, sub.sd_h)
+        sub.donor_shortage_now = expected_shortage(sub.on_hand, sub.mean_h, sub.sd_h)
+        value = (sub.gain(r[:, None], q) - sub.loss(d[:, None], q) - arcs.unit_cost[a][:, None] * q
+                 - arcs.fixed_cost[a][:, None])
         value[~feasible] = -np.inf
         best_q = q[np.arange(idx.size), value.argmax(axis=1)]
         best_v = value.max(axis=1)
         # one arc per SKU per round: its best
-        order = np.lexsort((-best_v, arcs.sku[a]))
-        first = np.r_[True, arcs.sku[a][order][1:] != arcs.sku[a][order][:-1]]
+        order = np.lexsort((-best_v, sku[idx]))
+        first = np.r_[True, sku[idx][order][1:] != sku[idx][order][:-1]]
         pick = order[first]
         pick = pick[best_v[pick] > 0]
         if pick.size == 0:
             break
         # arcs of different SKUs never share rows, so a round applies at once
-        arc = a[pick]
         amount = best_q[pick].astype(np.int64)
         qty[idx[pick]] += amount
-        np.add.at(give_left, arcs.donor[arc], -amount)
-        np.add.at(on_hand, arcs.donor[arc], -amount)
-        np.add.at(stock, arcs.donor[arc], -amount)
-        np.add.at(stock, arcs.receiver[arc], amount)
+        np.add.at(give_left, d[pick], -amount)
+        np.add.at(sub.on_hand, d[pick], -amount)
+        np.add.at(sub.stock, d[pick], -amount)
+        np.add.at(sub.stock, r[pick], amount)
         open_arcs[idx[pick]] = False
     return qty
 

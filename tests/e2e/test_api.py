@@ -343,3 +343,18 @@ def test_dashboard_assets_are_local(world: World) -> None:
     for asset in ("/static/app.js", "/static/style.css"):
         r = world.client.get(asset)
         assert r.status_code == 200 and "https://" not in r.text.replace("https://stockmesh.dev", "")
+
+
+def test_a_days_sales_post_as_one_batch(world: World) -> None:
+    body = {"command": "RecordSales", "site": LYON,
+            "lines": [{"sku": "OAT-MILK-1L", "qty": 3}, {"sku": "COFFEE-1KG", "qty": 2}]}
+    head = world.events()
+    ok = world.client.post("/api/commands", json=body, headers=world.h("pia", **{"Idempotency-Key": "pos-1"}))
+    assert ok.status_code == 201, ok.text
+    assert world.events() == head + 2
+    bad = {**body, "lines": [{"sku": "OAT-MILK-1L", "qty": 3}, {"sku": "COFFEE-1KG", "qty": 10**6}]}
+    problem(world.client.post("/api/commands", json=bad, headers=world.h("pia", **{"Idempotency-Key": "pos-2"})), 409)
+    extra = {**body, "lines": [{"sku": "OAT-MILK-1L", "qty": 3, "approved": True}]}
+    problem(world.client.post("/api/commands", json=extra, headers=world.h("pia", **{"Idempotency-Key": "pos-3"})),
+            422)
+    assert world.events() == head + 2

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, create_model
 
-from stockmesh.domain.commands import COMMANDS, MAX_QTY
+from stockmesh.domain.commands import COMMANDS, MAX_LINES, MAX_QTY
 from stockmesh.domain.model import NegativeStockPolicy, SiteKind
 
 ID = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#+\-]{0,127}$")]
@@ -25,6 +25,11 @@ class Strict(BaseModel):
 
 # --- commands: one model per domain command, built from the command dataclasses -------------------------
 
+class SalesLine(Strict):
+    sku: ID
+    qty: Qty
+
+
 _FIELD_TYPES: dict[str, Any] = {
     "sku": ID, "site": ID, "from_site": ID, "to_site": ID, "supplier": ID, "reservation_id": ID,
     "transfer_id": ID, "po_id": ID, "lot": ID, "qty": Qty,
@@ -37,6 +42,7 @@ _FIELD_TYPES: dict[str, Any] = {
     "kind": Literal[tuple(k.value for k in SiteKind)],  # type: ignore[misc]
     "negative_stock": Literal[tuple(p.value for p in NegativeStockPolicy)],  # type: ignore[misc]
     "expiry": Instant, "expected_at": Instant, "occurred_at": Instant,
+    "lines": Annotated[list[SalesLine], Field(min_length=1, max_length=MAX_LINES)],
 }
 _SERVER_FIELDS = {"idempotency_key", "actor"}  # from the Idempotency-Key header and the token
 

@@ -90,7 +90,7 @@ def test_safety_stock_grows_with_demand_sd(
 @PROPS
 @given(sd=st.floats(0.0, 5.0), extra=st.floats(0.01, 5.0), alpha=st.floats(0.51, 0.999))
 def test_safety_stock_grows_with_lead_time_sd(sd: float, extra: float, alpha: float) -> None:
-    # A right-skewed negative binomial's low quantiles can fall as its variance grows, so the
+    # A right-skewed negative binomial's quantiles below about 0.95 can fall as its variance grows, so the
     # property is checked for it only at the service levels used in practice.
     models = [DemandModel.NORMAL] + ([DemandModel.NEGATIVE_BINOMIAL] if alpha >= 0.8 else [])
     for model in models:

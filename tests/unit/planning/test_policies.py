@@ -92,7 +92,7 @@ def test_safety_stock_grows_with_demand_sd(
 def test_safety_stock_grows_with_lead_time_sd(sd: float, extra: float, alpha: float) -> None:
     # A right-skewed negative binomial's quantiles below about 0.95 can fall as its variance grows, so the
     # property is checked for it only at the service levels used in practice.
-    models = [DemandModel.NORMAL] + ([DemandModel.NEGATIVE_BINOMIAL] if alpha >= 0.8 else [])
+    models = [DemandModel.NORMAL] + ([DemandModel.NEGATIVE_BINOMIAL] if alpha >= 0.95 else [])
     for model in models:
         stock = _safety_stock(
             lead_time_sd=np.array([sd, sd + extra]),

@@ -176,3 +176,21 @@ def test_record_sales_is_one_batch_of_shipments():
         w.run(c("RecordSales", site=STORE, lines=[{"sku": "NOPE", "qty": 1}]))
     assert info.value.field == "lines[0].sku"
     assert w.stock().on_hand == 2
+
+
+def test_record_sales_takes_lots_first_expiry_first_across_lines():
+    w = World()
+    w.run(c("ReceiveStock", sku=SKU, site=STORE, qty=3, lot="SOON", expiry="2027-01-01"))
+    w.run(c("ReceiveStock", sku=SKU, site=STORE, qty=3, lot="LATE", expiry="2027-06-01"))
+    events = w.run(c("RecordSales", site=STORE, lines=[{"sku": SKU, "qty": 2}, {"sku": SKU, "qty": 2}]))
+    assert [e.lots for e in events] == [[["SOON", 2]], [["SOON", 1], ["LATE", 1]]]
+    assert w.stock().lots == {"LATE": [2, 0, "2027-06-01"]}
+
+
+def test_record_sales_at_an_allow_site_flags_once():
+    w = World(negative_stock="allow")
+    w.run(c("ReceiveStock", sku=SKU, site=STORE, qty=2))
+    events = w.run(c("RecordSales", site=STORE, lines=[{"sku": SKU, "qty": 2}, {"sku": SKU, "qty": 3},
+                                                       {"sku": SKU, "qty": 1}]))
+    assert [e.type for e in events] == ["StockShipped", "StockShipped", "PositionFlagged", "StockShipped"]
+    assert w.stock().on_hand == -4 and w.stock().flagged

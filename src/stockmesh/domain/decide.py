@@ -55,6 +55,8 @@ def _allows_negative(site: SiteState) -> bool:
 def _allocate_lots(stock: StockState, qty: int, lot: str | None, *, what: str, quarantined: bool = False,
                    allow_short: bool = False) -> list[list[object]] | None:
     """Which lots ``qty`` units come from: the named lot, or unlotted units first, then first-expiry-first."""
+    if lot is None and not stock.lots:
+        return None  # nothing is lotted here: no lots to take from
     if lot is not None:
         have = stock.lot_quarantined(lot) if quarantined else stock.lot_on_hand(lot)
         if have < qty:
@@ -398,26 +400,37 @@ def _fill_backorder(c: cmd.Command, get: Getter) -> Decision:
 def _record_sales(c: cmd.Command, get: Getter) -> Decision:
     assert isinstance(c, cmd.RecordSales)
     site = _site(get, c.site)
-    taken: dict[str, StockState] = {}  # the batch may sell one SKU on several lines
+    allow = _allows_negative(site)
+    # A batch may sell one SKU on several lines: later lines see what earlier ones took. Positions
+    # without lots (the common case) only need the units taken so far; lotted ones are folded.
+    taken: dict[str, int] = {}
+    folded: dict[str, StockState] = {}
     decision: Decision = []
     for i, (sku, qty) in enumerate(c.lines):
         if not isinstance(get(f"sku:{sku}"), SkuState):
             raise UnknownEntity(f"unknown SKU {sku!r}", field=f"lines[{i}].sku")
         stream = stock_stream(sku, c.site)
-        stock = taken.get(stream) or _stock(get, sku, c.site)
-        if qty > stock.available and not _allows_negative(site):
-            raise InsufficientStock(f"{sku} at {c.site}: {stock.available} available, {qty} asked",
+        stock = folded.get(stream) or _stock(get, sku, c.site)
+        available = stock.available - (0 if stream in folded else taken.get(stream, 0))
+        if qty > available and not allow:
+            raise InsufficientStock(f"{sku} at {c.site}: {available} available, {qty} asked",
                                     field=f"lines[{i}].qty")
-        lots = _allocate_lots(stock, qty, None, what="on hand", allow_short=_allows_negative(site))
-        event = ev.StockShipped(qty=qty, lots=lots)
-        after = evolve(stream, stock, event)
-        assert isinstance(after, StockState)
-        taken[stream] = after
-        decision.append((stream, event))
-        if after.available < 0 and not after.flagged:
-            flag = ev.PositionFlagged(available=after.available, cause="RecordSales")
-            decision.append((stream, flag))
-            taken[stream] = evolve(stream, after, flag)  # type: ignore[assignment]
+        if stock.lots or (allow and qty > available):
+            if stream not in folded and stream in taken:
+                stock = evolve(stream, stock, ev.StockShipped(qty=taken[stream]))  # type: ignore[assignment]
+            lots = _allocate_lots(stock, qty, None, what="on hand", allow_short=allow)
+            event = ev.StockShipped(qty=qty, lots=lots)
+            after = evolve(stream, stock, event)
+            assert isinstance(after, StockState)
+            folded[stream] = after
+            decision.append((stream, event))
+            if after.available < 0 and not after.flagged:
+                flag = ev.PositionFlagged(available=after.available, cause="RecordSales")
+                decision.append((stream, flag))
+                folded[stream] = evolve(stream, after, flag)  # type: ignore[assignment]
+            continue
+        taken[stream] = taken.get(stream, 0) + qty
+        decision.append((stream, ev.StockShipped(qty=qty, lots=None)))
     return decision
 
 

@@ -14,7 +14,7 @@ import orjson
 
 from stockmesh.domain.events import EVENT_TYPES, Event
 from stockmesh.domain.evolve import STATE_TYPES, stream_kind
-from stockmesh.domain.model import State
+from stockmesh.domain.model import State, StockState
 from stockmesh.ledger.upcasting import upcast
 
 _OPTS = orjson.OPT_SORT_KEYS
@@ -43,7 +43,7 @@ def encode_state(state: State) -> str:
 
 
 def decode_state(stream_id: str, text: str) -> State:
-    cls = STATE_TYPES[stream_kind(stream_id)]
+    cls = StockState if stream_id.startswith("stock:") else STATE_TYPES[stream_kind(stream_id)]
     state: State = cls(**orjson.loads(text))
     return state
 

@@ -132,8 +132,8 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             for sid in missing:
                 if sid in found:
                     version, text = found[sid]
-                    states[sid] = (version, codec.decode_state(sid, text) if stream_kind(sid) in STATE_TYPES
-                                   else None)
+                    states[sid] = (version, codec.decode_state(sid, text)
+                                   if sid.startswith("stock:") or stream_kind(sid) in STATE_TYPES else None)
                 else:
                     states[sid] = (0, None)
                 loaded_versions[sid] = states[sid][0]

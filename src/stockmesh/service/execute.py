@@ -67,7 +67,7 @@ class BatchRejected(StockmeshError):
 
 
 def _streams_of(command: Command, out: list[str]) -> None:
-    """Add the streams a command will surely read, so that a batch fetches them in one query."""
+    """Add the streams a command will surely read or write, so that a batch fetches them in one query."""
     lines = getattr(command, "lines", None)
     if lines is not None:  # RecordSales: one site, many SKUs
         site = command.site  # type: ignore[attr-defined]
@@ -79,11 +79,14 @@ def _streams_of(command: Command, out: list[str]) -> None:
     sku = getattr(command, "sku", None)
     if sku is not None:
         out.append(f"sku:{sku}")
-        site = getattr(command, "site", None) or getattr(command, "from_site", None)
-        if site is not None:
-            out.append(f"site:{site}")
-            out.append(f"stock:{sku}@{site}")
-        return
+        for attr in ("site", "from_site", "to_site"):
+            site = getattr(command, attr, None)
+            if site is not None:
+                out.append(f"site:{site}")
+                out.append(f"stock:{sku}@{site}")
+        supplier = getattr(command, "supplier", None)
+        if supplier is not None:
+            out.append(f"site:{supplier}")
     for attr, prefix in (("reservation_id", "reservation"), ("transfer_id", "transfer"), ("po_id", "po")):
         value = getattr(command, attr, None)
         if value is not None:

@@ -11,6 +11,8 @@ that a plainer version would make (metadata dicts, dataclass events for the stor
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,13 +126,24 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
     fingerprint_of = codec.command_fingerprint
     fingerprints = [fingerprint_of(c) for c in commands]
     outcomes: list[Outcome] = []
+    cache = _state_cache(store)
     with gc_paused(), store.write() as session:
+        start_head = session.head_position
+        warm = cache.valid_at(start_head)
         seen = session.find_idempotency([c.idempotency_key for c in commands])
         states: dict[str, tuple[int, State | None]] = {}
         loaded_versions: dict[str, int] = {}
 
         def prefetch(stream_ids: list[str]) -> None:
             missing = [s for s in dict.fromkeys(stream_ids) if s not in states]
+            if warm and missing:
+                cached = cache.entries
+                for sid in missing:
+                    hit = cached.get(sid)
+                    if hit is not None:
+                        states[sid] = hit
+                        loaded_versions[sid] = hit[0]
+                missing = [s for s in missing if s not in states]
             found = session.load_states(missing)
             for sid in missing:
                 if sid in found:
@@ -246,4 +259,47 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                  for sid in touched}
         expected = {sid: loaded_versions[sid] for sid in touched}
         session.append(new_events, saved, records, expected, messages)
+        end_head = session.head_position
+    cache.update(start_head, end_head, states)
     return outcomes
+
+
+class _StateCache:
+    """Decoded stream states as of a ledger head, kept between this process's writes.
+
+    A write session takes the writer lock and reads the head first. When the head is the one this
+    cache was stamped with, nobody (no other thread or process) has written since, so the cached
+    states are the current ones and need no query; otherwise the cache is not used. It is updated
+    only after a commit, with the states the batch read or wrote under the lock."""
+
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.head = -1
+        self.entries: dict[str, tuple[int, State | None]] = {}
+
+    def valid_at(self, head: int) -> bool:
+        with self.lock:
+            return head == self.head
+
+    def update(self, start_head: int, end_head: int, states: dict[str, tuple[int, State | None]]) -> None:
+        with self.lock:
+            if end_head < self.head:
+                return  # a later commit already stamped the cache
+            if start_head != self.head or len(self.entries) + len(states) > self.LIMIT:
+                self.entries = {}
+            self.entries.update(states)
+            self.head = end_head
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, _StateCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _state_cache(store: EventStore) -> _StateCache:
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = _StateCache()
+        return cache

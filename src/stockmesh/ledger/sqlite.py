@@ -58,6 +58,18 @@ class SqliteEventStore(SqlEventStore):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._checkpointer: _Checkpointer | None = None
+
+    def _committed(self) -> None:
+        checkpointer = self._checkpointer
+        if checkpointer is None and self.path != ":memory:":
+            with self._lock:
+                if self._checkpointer is None:
+                    self._checkpointer = _Checkpointer(self.path, self.busy_timeout_s)
+                    self._checkpointer.start()
+                checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.dirty = True
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -73,8 +85,9 @@ class SqliteEventStore(SqlEventStore):
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
                 conn.execute("PRAGMA cache_size=-65536")
-                # checkpoint the WAL in larger steps: fewer syncs during long ingests
-                conn.execute("PRAGMA wal_autocheckpoint=8000")
+                # No checkpoint inside a commit (it would stall that writer for milliseconds):
+                # a background thread checkpoints passively instead, see _Checkpointer.
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             except sqlite3.Error as exc:
                 raise LedgerError(f"cannot open {self.url}: {exc}") from exc
             self._local.conn = conn
@@ -105,6 +118,7 @@ class SqliteEventStore(SqlEventStore):
         try:
             yield SqlWriteSession(self, cur)
             conn.execute("COMMIT")
+            self._committed()
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -131,6 +145,9 @@ class SqliteEventStore(SqlEventStore):
         return str(self.connection().execute("PRAGMA integrity_check").fetchone()[0])
 
     def close(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
         with self._lock:
             for conn in self._all:
                 try:
@@ -139,3 +156,38 @@ class SqliteEventStore(SqlEventStore):
                     pass
             self._all.clear()
         self._local = threading.local()
+
+
+class _Checkpointer(threading.Thread):
+    """Moves committed pages from the WAL into the database file, off the writers' path.
+
+    Every half second, if anything was committed, it runs a PASSIVE checkpoint on a connection of
+    its own: it never blocks a writer or a reader and gives up on pages a reader still needs (they
+    go on the next round). SQLite itself checkpoints when the last connection closes."""
+
+    def __init__(self, path: str, timeout_s: float) -> None:
+        super().__init__(name=f"sqlite-checkpoint:{path}", daemon=True)
+        self.path = path
+        self.timeout_s = timeout_s
+        self.dirty = False
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._halt.wait(0.5):
+                if self.dirty:
+                    self.dirty = False
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error:
+                        pass  # the next round tries again
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,32 +68,40 @@ class BatchRejected(StockmeshError):
         super().__init__(f"command {index + 1}: {error}")
 
 
+_DOCUMENTS = (("reservation_id", "reservation"), ("transfer_id", "transfer"), ("po_id", "po"))
+_SHAPES: dict[type, tuple[bool, bool, tuple[str, ...], bool, tuple[tuple[str, str], ...]]] = {}
+
+
+def _shape(kind: type) -> tuple[bool, bool, tuple[str, ...], bool, tuple[tuple[str, str], ...]]:
+    """Which stream-naming fields a command class has (computed once per class)."""
+    names = {f.name for f in fields(kind)}
+    shape = ("lines" in names, "sku" in names, tuple(a for a in ("site", "from_site", "to_site") if a in names),
+             "supplier" in names, tuple((a, p) for a, p in _DOCUMENTS if a in names))
+    _SHAPES[kind] = shape
+    return shape
+
+
 def _streams_of(command: Command, out: list[str]) -> None:
     """Add the streams a command will surely read or write, so that a batch fetches them in one query."""
-    lines = getattr(command, "lines", None)
-    if lines is not None:  # RecordSales: one site, many SKUs
+    has_lines, has_sku, site_fields, has_supplier, documents = _SHAPES.get(type(command)) or _shape(type(command))
+    if has_lines:  # RecordSales: one site, many SKUs
         site = command.site  # type: ignore[attr-defined]
         out.append(f"site:{site}")
-        for line_sku, _ in lines:
+        for line_sku, _ in command.lines:  # type: ignore[attr-defined]
             out.append(f"sku:{line_sku}")
             out.append(f"stock:{line_sku}@{site}")
         return
-    sku = getattr(command, "sku", None)
-    if sku is not None:
+    if has_sku:
+        sku = command.sku  # type: ignore[attr-defined]
         out.append(f"sku:{sku}")
-        for attr in ("site", "from_site", "to_site"):
-            site = getattr(command, attr, None)
-            if site is not None:
-                out.append(f"site:{site}")
-                out.append(f"stock:{sku}@{site}")
-        supplier = getattr(command, "supplier", None)
-        if supplier is not None:
-            out.append(f"site:{supplier}")
-    for attr, prefix in (("reservation_id", "reservation"), ("transfer_id", "transfer"), ("po_id", "po")):
-        value = getattr(command, attr, None)
-        if value is not None:
-            out.append(f"{prefix}:{value}")
-            return
+        for attr in site_fields:
+            site = getattr(command, attr)
+            out.append(f"site:{site}")
+            out.append(f"stock:{sku}@{site}")
+        if has_supplier:
+            out.append(f"site:{command.supplier}")  # type: ignore[attr-defined]
+    for attr, prefix in documents:
+        out.append(f"{prefix}:{getattr(command, attr)}")
 
 
 def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:

@@ -132,3 +132,32 @@ def test_outbox_relay_list_replay(db: str, tmp_path: Path) -> None:
     assert "pending 1" in out and "delivered 1" in out
     code, out = run("outbox", "relay", "--db", db)
     assert code == 1 and "nowhere to deliver" in out
+
+
+def test_the_issue_forms_ingest_format_reconcile_wms_erp_relay(db: str, tmp_path: Path, shared_data: Path) -> None:
+    code, out = run("ingest", "--format", "x12", str(DATA / "x12_846.edi"), "--db", db)
+    assert code == 0 and "2 command(s) applied" in out
+    example = shared_data / "epcis" / "ex_Example_9.6.1-ObjectEvent.jsonld"
+    code, out = run("ingest", "--format", "epcis", str(example), "--mapping", str(DATA / "epcis_mapping.yaml"),
+                    "--db", db)
+    assert code == 0 and "command(s) applied" in out
+    snap = tmp_path / "snap.csv"
+    snap.write_text("sku,site,on_hand\nFLOUR-1KG,STORE-PARIS-01,4\n")
+    code, out = run("ingest", "--format", "snapshot", str(snap), "--db", db)
+    assert code == 0 and "1 count(s) applied" in out
+    assert run("ingest", "--format", "csv", str(snap), "--db", db)[0] == 2
+    wms, erp = tmp_path / "wms.csv", tmp_path / "erp.csv"
+    wms.write_text("sku,site,on_hand,as_of\nFLOUR-1KG,STORE-PARIS-01,4,2100-01-01\n")
+    erp.write_text("sku,site,on_hand,as_of\nFLOUR-1KG,STORE-PARIS-01,6,2100-01-01\n")
+    code, out = run("reconcile", "--wms", str(wms), "--erp", str(erp), "--json", "--db", db)
+    assert code == 0
+    report = json.loads(out)
+    assert set(report) == {"wms", "erp"}
+    flour = {name: [d["class"] for d in r["discrepancies"] if d["sku"] == "FLOUR-1KG" and d["site"] == "STORE-PARIS-01"]
+             for name, r in report.items()}
+    assert flour == {"wms": [], "erp": ["quantity_mismatch"]}
+    assert run("reconcile", "--db", db)[0] == 2
+    code, out = run("relay", "--db", db)
+    assert code == 1 and "nowhere to deliver" in out
+    code, out = run("outbox", "status", "--db", db)
+    assert code == 0

@@ -9,6 +9,7 @@ Every command takes ``--db`` like the ledger commands.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +35,9 @@ def _rejected(errors: list[Any]) -> typer.Exit:
         typer.echo(f"error: ... and {len(errors) - 50} more", err=True)
     typer.echo("nothing written", err=True)
     return typer.Exit(1)
+
+
+INGESTERS: dict[str, Any] = {}  # format -> the command that ingests it, for `stockmesh ingest --format`
 
 
 def register(app: typer.Typer) -> None:
@@ -217,6 +221,9 @@ def register(app: typer.Typer) -> None:
         if report.bus_down:
             raise typer.Exit(3)
 
+    INGESTERS.update(epcis=epcis_ingest, x12=x12_ingest, snapshot=snapshot_ingest)
+    app.command("relay", help="Deliver pending outbox messages (same as `stockmesh outbox relay`).")(outbox_relay)
+
     @outbox_app.command("list")
     def outbox_list(status: Annotated[str | None, typer.Option(help="pending, delivered or dead (default all)")] = None,
                     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
@@ -263,13 +270,36 @@ def register(app: typer.Typer) -> None:
 
     @app.command("reconcile")
     def reconcile_cmd(
-        file: Annotated[Path, typer.Argument(help="The external snapshot (CSV or JSON: sku, site, [lot], on_hand, "
-                                                   "[in_transit], [as_of]).")],
+        file: Annotated[Path | None, typer.Argument(help="An external snapshot (CSV or JSON: sku, site, [lot], "
+                                                          "on_hand, [in_transit], [as_of]).")] = None,
+        wms: Annotated[Path | None, typer.Option("--wms", help="The WMS's snapshot.")] = None,
+        erp: Annotated[Path | None, typer.Option("--erp", help="The ERP's snapshot.")] = None,
         source: Annotated[str | None, typer.Option(help="Name of the external system, for the report.")] = None,
         apply: Annotated[bool, typer.Option("--apply", help="Execute the proposed corrections (not by default).")] = False,
         json_out: JsonOption = False, db: DbOption = None,
     ) -> None:
-        """Compare a WMS/ERP snapshot with our positions; classify discrepancies; propose corrections."""
+        """Compare WMS/ERP snapshots with our positions; classify discrepancies; propose corrections."""
+        given = [(f, src) for f, src in ((file, source), (wms, source or "wms"), (erp, source or "erp")) if f]
+        if not given:
+            raise fail("give a snapshot: FILE, --wms FILE and/or --erp FILE", 2)
+        if len(given) > 1 and json_out:
+            import contextlib
+            import io
+
+            reports = {}
+            for path, name in given:
+                buffer = io.StringIO()
+                with contextlib.redirect_stdout(buffer):
+                    _reconcile_one(path, name, apply, True, db)
+                reports[name or path.name] = json.loads(buffer.getvalue())
+            _echo_json(reports)
+            return
+        for path, name in given:
+            if len(given) > 1:
+                typer.echo(f"== {name}: {path}")
+            _reconcile_one(path, name, apply, json_out, db)
+
+    def _reconcile_one(file: Path, source: str | None, apply: bool, json_out: bool, db: str | None) -> None:
         from stockmesh.adapters import snapshots
         from stockmesh.service import reconcile as rc
 

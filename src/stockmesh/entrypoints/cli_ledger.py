@@ -73,9 +73,22 @@ def register(app: typer.Typer) -> None:
         file: Annotated[Path, typer.Argument(help="JSON lines, one command per line.")],
         continue_on_error: Annotated[bool, typer.Option(
             "--continue-on-error", help="Write the valid lines; list each rejected line with its reason.")] = False,
+        file_format: Annotated[str, typer.Option(
+            "--format", help="commands (JSON lines, the default), epcis, x12 or snapshot.")] = "commands",
+        mapping: Annotated[Path | None, typer.Option(
+            "--mapping", help="With --format epcis: the table of products and locations to SKUs and sites.")] = None,
         db: DbOption = None,
     ) -> None:
         """Validate a file of commands, then write all of it or nothing. Re-ingesting changes nothing."""
+        if file_format != "commands":
+            from stockmesh.entrypoints.cli_integration import INGESTERS
+
+            if file_format not in INGESTERS:
+                raise fail(f"unknown --format {file_format!r}: use commands, epcis, x12 or snapshot", 2)
+            extra = {"mapping": mapping, "json_out": False} if file_format == "epcis" else (
+                {"ack": None} if file_format == "x12" else {})
+            INGESTERS[file_format](file=file, db=db, **extra)
+            return
         from stockmesh.service.ingest import IngestRejected, describe, ingest_file
 
         with opened(db) as store:

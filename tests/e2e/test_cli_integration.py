@@ -161,3 +161,22 @@ def test_the_issue_forms_ingest_format_reconcile_wms_erp_relay(db: str, tmp_path
     assert code == 1 and "nowhere to deliver" in out
     code, out = run("outbox", "status", "--db", db)
     assert code == 0
+
+
+def test_reconciliation_goes_through_governance_and_leaves_a_report(db: str, tmp_path: Path) -> None:
+    costly = tmp_path / "costly.jsonl"
+    costly.write_text(json.dumps({"command": "RegisterSku", "idempotency_key": "gold", "sku": "GOLD-BAR",
+                                  "unit_cost": 900.0}) + "\n" +
+                      json.dumps({"command": "ReceiveStock", "idempotency_key": "gold-in", "sku": "GOLD-BAR",
+                                  "site": "DC-LYON", "qty": 10}))
+    assert run("ingest", str(costly), "--db", db)[0] == 0
+    snap = tmp_path / "wms.csv"
+    snap.write_text("sku,site,on_hand,as_of\nGOLD-BAR,DC-LYON,7,2100-01-01\nMUESLI-500G,DC-LYON,2,2100-01-01\n")
+    code, out = run("reconcile", str(snap), "--apply", "--json", "--db", db)
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["applied"] >= 1 and report["queued"] == 1  # 3 x 900 waits for an approver; the cheap ones run
+    assert stock(db)[("GOLD-BAR", "DC-LYON")] == 10 and stock(db)[("MUESLI-500G", "DC-LYON")] == 2
+    code, out = run("history", "reconciliation:" + report["proposals"][0]["proposal_id"].split(":")[1], "--json",
+                    "--db", db)
+    assert code == 0 and json.loads(out.splitlines()[0])["type"] == "ReconciliationCompleted"

@@ -7,3 +7,4 @@ from stockmesh.domain import events as events
 from stockmesh.domain import forecasts as forecasts
 from stockmesh.domain import governance as governance
 from stockmesh.domain import proposals as proposals
+from stockmesh.domain import reconciliation as reconciliation

@@ -315,14 +315,12 @@ def register(app: typer.Typer) -> None:
             result = rc.reconcile(ours, snapshots.snapshot_frame(snap), known_skus=skus, known_sites=sites,
                                   pack_sizes=packs, ours_lots=lots, source=snap.source, run_id=snap.digest[:16])
             proposals = result.proposals()
-            applied = 0
-            if apply and proposals:
-                try:
-                    outcomes = rc.apply_proposals(store, proposals)
-                except StockmeshError as exc:
-                    raise fail(f"corrections not applied: {exc}") from exc
-                applied = sum(1 for o in outcomes if o.status == "applied")
-                ensure_views(store)
+            try:
+                governed = rc.govern_corrections(store, result, apply=apply)
+            except StockmeshError as exc:
+                raise fail(f"corrections not applied: {exc}") from exc
+            applied = governed.executed
+            ensure_views(store)
         rows = result.discrepancies
         if json_out:
             _echo_json({
@@ -333,7 +331,7 @@ def register(app: typer.Typer) -> None:
                                              rows["on_hand_them"], strict=True)],
                 "proposals": [{"proposal_id": p.proposal_id, "command": p.command, "reasons": list(p.reasons)}
                               for p in proposals],
-                "applied": applied})
+                "applied": applied, "queued": governed.queued})
             return
         typer.echo(", ".join(f"{k} {v}" for k, v in result.summary.items() if v))
         for s, t, c, u, h in zip(rows["sku"], rows["site"], rows["cls"], rows["on_hand_us"], rows["on_hand_them"],
@@ -343,7 +341,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"propose: {p.command['command']} {p.command['sku']}@{p.command['site']} "
                        f"delta {p.command['delta']:+d}" + (f" lot {p.command['lot']}" if "lot" in p.command else ""))
         if apply:
-            typer.echo(f"applied {applied} correction(s)")
+            typer.echo(f"applied {applied} correction(s); {governed.queued} wait for an approver")
         elif proposals:
             typer.echo(f"{len(proposals)} correction(s) proposed; run with --apply to execute them")
 

@@ -335,3 +335,50 @@ def apply_proposals(store: EventStore, proposals: Iterable[Proposal]) -> list[An
     if not commands:
         return []
     return execute(store, commands, metadata={"source": "reconciliation"})
+
+
+@dataclass(slots=True)
+class GovernedRun:
+    executed: int
+    queued: int
+    rejected: int
+    failed: int
+
+
+def govern_corrections(store: EventStore, result: Reconciliation, *, max_auto_value: float = 500.0,
+                       apply: bool = True) -> GovernedRun:
+    """Put the corrections through governance and record the run as a ``ReconciliationCompleted`` fact.
+
+    Safe classes resolve themselves: a stale snapshot (our position moved after their ``as_of``) is
+    timing and waits for the next snapshot; master data and unit-of-measure differences go to people.
+    Each correction is valued at ``|delta| x unit cost``: small ones execute alone, larger ones wait
+    for an approver (the approval queue of the API and dashboard); everything is recorded."""
+    from stockmesh.domain.model import SkuState
+    from stockmesh.domain.reconciliation import ReconciliationCompleted
+    from stockmesh.ledger import codec
+    from stockmesh.service.execute import Fact, execute
+    from stockmesh.service.gate import MinimalGate
+    from stockmesh.service.loop import run_cycle
+
+    proposals = result.proposals()
+    costs: dict[str, float] = {}
+    with store.write() as session:  # read the registry under the writer lock: a consistent view
+        for sid, (_, text) in session.load_states({f"sku:{p.sku}" for p in proposals}).items():
+            state = codec.decode_state(sid, text)
+            if isinstance(state, SkuState):
+                costs[state.sku] = state.unit_cost
+    valued = [Proposal(**{**{k: getattr(p, k) for k in p.__slots__}, "value": round(p.qty * costs.get(p.sku, 0.0), 2)})
+              for p in proposals]
+    executed = queued = rejected = failed = 0
+    if apply and valued:
+        report = run_cycle(store, valued, MinimalGate(max_auto_value=max_auto_value),
+                           metadata={"source": f"reconciliation:{result.source}"})
+        executed, queued, rejected, failed = len(report.executed), report.queued, report.rejected, len(report.failed)
+    waiting = {cls: int(result.summary.get(cls, 0)) for cls in ("stale_snapshot", "unit_of_measure", "unknown_sku",
+                                                                 "unknown_site", "in_transit_mismatch")}
+    fact = ReconciliationCompleted(run_id=result.run_id, source=result.source, summary=dict(result.summary),
+                                   proposals=len(valued), executed=executed, queued=queued, rejected=rejected,
+                                   waiting=waiting, details={"applied": apply, "max_auto_value": max_auto_value,
+                                                             "failed": failed})
+    execute(store, [], facts=[Fact(f"reconciliation:{result.run_id}", fact, {"source": "reconciliation"})])
+    return GovernedRun(executed, queued, rejected, failed)

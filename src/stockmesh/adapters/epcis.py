@@ -657,7 +657,7 @@ def ingest(store: EventStore, doc: Any, mapping: EpcisMapping, *, source: str = 
     if not commands:
         return report
     try:
-        outcomes = execute(store, commands, payloads=payloads, metadata={"source": source})
+        outcomes = execute(store, commands, metadata={"source": source})
     except BatchRejected as exc:
         raise EpcisRejected([InvalidInput(str(exc.error), field=_event_of(events, exc.index))]) from exc
     for o in outcomes:

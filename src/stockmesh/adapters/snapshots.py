@@ -202,7 +202,7 @@ def ingest_snapshot(store: EventStore, snapshot: Snapshot) -> SnapshotReport:
     if not commands:
         return report
     try:
-        outcomes = execute(store, commands, payloads=payloads, metadata={"source": f"snapshot:{snapshot.source}"})
+        outcomes = execute(store, commands, metadata={"source": f"snapshot:{snapshot.source}"})
     except BatchRejected as exc:
         row = snapshot.rows[exc.index]
         raise SnapshotRejected([InvalidInput(f"{row.sku} at {row.site}: {exc.error}",

@@ -435,7 +435,7 @@ def ingest_x12(store: EventStore, text: str, *, source: str = "x12") -> X12Repor
     if not commands:
         return report
     try:
-        outcomes = execute(store, commands, payloads=objects, metadata={"source": source,
+        outcomes = execute(store, commands, metadata={"source": source,
                                                                           "x12_interchange": ix.control})
     except BatchRejected as exc:
         raise X12Rejected(exc.error) from exc

@@ -563,22 +563,22 @@ def run_backend(open_store: Callable[[str], Any], drop_store: Callable[[Any], No
         with ui.task(f"{label}: single-command append", len(singles)) as advance:
             events = 0
             started = time.perf_counter()
-            for command, payload in singles:
-                events += execute(store, [command], payloads=[payload])[0].events
+            for command, _payload in singles:
+                events += execute(store, [command])[0].events
             out.single_s = time.perf_counter() - started
             advance(len(singles))
         out.single_commands, out.single_events = len(singles), events
 
         top_up = _parse(wl.top_up)
-        execute(store, [c for c, _ in top_up], payloads=[p for _, p in top_up])
+        execute(store, [c for c, _ in top_up])
         reserves = _parse(wl.reserve)
         gc.collect()
         clock = time.perf_counter_ns
         samples = []
         with ui.task(f"{label}: ReserveStock latency", len(reserves)) as advance:
-            for command, payload in reserves:
+            for command, _payload in reserves:
                 started_ns = clock()
-                outcome = execute(store, [command], payloads=[payload])[0]
+                outcome = execute(store, [command])[0]
                 samples.append((clock() - started_ns) / 1e6)
                 if outcome.status != "applied":
                     raise RuntimeError(f"{label}: a reservation was not applied: {outcome}")

@@ -112,13 +112,12 @@ def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, st
 
 
 def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: bool = True,
-            metadata: Mapping[str, Any] | None = None,
-            payloads: Sequence[Mapping[str, Any]] | None = None, facts: Sequence[Fact] = (),
+            metadata: Mapping[str, Any] | None = None, facts: Sequence[Fact] = (),
             outbox: Sequence[OutboxMessage] = (), after_each: AfterEach | None = None) -> list[Outcome]:
     """Decide and append ``commands`` in one transaction; see the module docstring.
 
-    ``payloads`` (the commands as received) are accepted for callers' convenience; idempotency
-    fingerprints are taken over the validated commands themselves. Raises ``BatchRejected`` when ``all_or_nothing`` and any fails.
+    Idempotency fingerprints are taken over the validated commands themselves. Raises
+    ``BatchRejected`` when ``all_or_nothing`` and any command fails.
     ``facts`` (appended before the commands' events) and ``outbox`` messages are written in the same
     transaction; ``after_each`` may add more of both for each command once its outcome is known
     (e.g. "proposal executed"), appended right after that command's events.

@@ -88,7 +88,7 @@ class Inbox:
             return InboxResult(message_id, "duplicate")
         meta = {"source": self.source, "message_id": message_id, **(metadata or {})}
         try:
-            outcomes = execute(self.store, commands, payloads=payloads, metadata=meta)
+            outcomes = execute(self.store, commands, metadata=meta)
         except BatchRejected as exc:
             if isinstance(exc.error, IdempotencyConflict):
                 return InboxResult(message_id, "rejected", len(commands), error=exc.error)

@@ -79,7 +79,7 @@ def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = Fals
     if invalid and not continue_on_error:
         raise IngestRejected(invalid)
     try:
-        outcomes = execute(store, commands, payloads=payloads, all_or_nothing=not continue_on_error,
+        outcomes = execute(store, commands, all_or_nothing=not continue_on_error,
                            metadata={"source": f"ingest:{path.name}"})
     except BatchRejected as exc:
         raise IngestRejected([(lines[exc.index], exc.error)]) from exc

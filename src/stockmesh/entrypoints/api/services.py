@@ -112,7 +112,7 @@ def _run(store: EventStore, proposal: Proposal, before: Emitted, actor: str, **m
                                     last_position=outcome.last_position)
         return [Fact(s, e, meta) for s, e in [*before, (stream, executed)]], []
 
-    outcome = execute(store, [command], all_or_nothing=False, payloads=[payload], after_each=after_each,
+    outcome = execute(store, [command], all_or_nothing=False, after_each=after_each,
                       metadata={"source": "governance", "causation_id": stream, **metadata})[0]
     if outcome.status == "rejected":
         error = outcome.error

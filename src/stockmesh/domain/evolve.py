@@ -70,6 +70,9 @@ def _po_received(s: StockState | None, e: Any) -> StockState:
 
 
 def _shipped(s: StockState | None, e: Any) -> StockState:
+    if s is not None and not e.lots:  # the hot path of every sale: positional, no lot bookkeeping
+        return StockState(s.on_hand - e.qty, s.reserved, s.in_transit, s.on_order, s.backordered, s.quarantined,
+                          s.flagged, s.lots)
     out = _copy(s, with_lots=bool(e.lots))
     out.on_hand -= e.qty
     _take_lots(out, e.lots)

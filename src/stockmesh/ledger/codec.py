@@ -1,6 +1,7 @@
 """Encoding of events and stream states, and the hash chain.
 
-JSON is canonical (sorted keys, no spaces) so that a payload hashes the same on every machine.
+JSON is canonical (no spaces; dict keys sorted, event fields in their declared order) so that a
+payload hashes the same on every machine.
 The chain hash of an event covers every stored column and the previous event's hash, so any
 modified, deleted, inserted or reordered row breaks the chain at that row.
 """

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from stockmesh.entrypoints.cli import app
 
-BATCH = 4000
+BATCH = 6000
 
 
 def batch_file(path: Path, round_no: int) -> Path:
@@ -44,13 +44,19 @@ def test_kill_minus_nine_during_ingest(tmp_path: Path) -> None:
     assert runner.invoke(app, ["ingest", str(tmp_path / "setup.jsonl"), "--db", url]).exit_code == 0
     rng = random.Random(9)
     exe = [sys.executable, "-m", "stockmesh.entrypoints.cli"]
+    # Calibrate: how long does one batch take on this machine, from process start to exit? The
+    # kills are then spread over that span, so most land mid-batch however fast the machine is.
+    started = time.perf_counter()
+    subprocess.run([*exe, "ingest", str(batch_file(tmp_path / "calibrate.jsonl", 99)), "--db", url], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    span = time.perf_counter() - started
     killed = committed = 0
     for round_no in range(20):
         before = count(db)
         path = batch_file(tmp_path / f"batch-{round_no}.jsonl", round_no)
         proc = subprocess.Popen([*exe, "ingest", str(path), "--db", url], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        time.sleep(rng.uniform(0.2, 2.0))
+        time.sleep(rng.uniform(0.05, 0.95) * span)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             killed += 1

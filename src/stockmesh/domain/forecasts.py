@@ -9,6 +9,7 @@ that the JSON stays canonical.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,3 +94,23 @@ class ForecastDriftDetected(Event):
 
 
 register(ForecastPublished, ForecastErrorRecorded, ForecastDriftDetected)
+
+
+def daily_demand(published: Mapping[str, Any] | None) -> tuple[float | None, float | None]:
+    """Mean demand per period and its spread, read from a ``ForecastPublished`` payload.
+
+    The mean is that of the point forecast over the horizon; the spread is taken from the p50 to
+    p90 gap of the quantiles (a normal reading: gap / 1.2816), None when the forecast has neither."""
+    if not published:
+        return None, None
+    point = [float(v) for v in published.get("point") or () if isinstance(v, int | float)]
+    if not point:
+        return None, None
+    mean = sum(point) / len(point)
+    quantiles = published.get("quantiles") or {}
+    p50 = quantiles.get("p50") or point
+    p90 = quantiles.get("p90")
+    if not p90 or len(p90) != len(p50):
+        return mean, None
+    gap = sum(float(hi) - float(mid) for hi, mid in zip(p90, p50, strict=True)) / len(p90)
+    return mean, max(gap, 0.0) / 1.2816

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from stockmesh.domain.forecasts import daily_demand as published_demand
 from stockmesh.domain.model import parse_stock_stream
 from stockmesh.governance.policy import PolicyDocument, policy_from_event_document
 from stockmesh.ledger.port import EventStore
@@ -371,20 +372,11 @@ class GovernanceState:
 
 
 def _forecast_mean(forecast: dict[str, Any] | None) -> float | None:
-    if not forecast:
-        return None
-    for key in ("mean", "daily_mean", "mean_per_day", "p50"):
-        value = forecast.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
-            return float(sum(value) / len(value))
-    return None
+    return published_demand(forecast)[0]
 
 
 def forecast_sd(forecast: dict[str, Any] | None) -> float | None:
-    if not forecast:
-        return None
+    return published_demand(forecast)[1]
     for key in ("sd", "std", "daily_sd", "sigma"):
         value = forecast.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):

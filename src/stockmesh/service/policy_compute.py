@@ -18,6 +18,7 @@ import numpy as np
 
 from stockmesh.agents.supply import SupplyChainAgent
 from stockmesh.domain.errors import InvalidInput
+from stockmesh.domain.forecasts import daily_demand
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
 from stockmesh.planning.policies import OrderConstraints, PolicyInputs, PolicyKind, compute_policies
@@ -106,11 +107,10 @@ def compute_for_ledger(store: EventStore, settings: ComputeSettings | None = Non
     mean, sd, source = np.zeros(n), np.zeros(n), []
     for i, r in enumerate(rows):
         f = forecasts.get((r["sku"], r["site"]))
-        if f and f.get("point"):
-            point = np.asarray(f["point"], dtype=float)
-            p90 = np.asarray(f.get("quantiles", {}).get("p90", point), dtype=float)
-            mean[i] = float(point.mean())
-            sd[i] = float(max((p90 - point).mean() / 1.2816, np.sqrt(max(mean[i], 0.0)) * 0.5))
+        forecast_mean, forecast_sd = daily_demand(f)
+        if f and forecast_mean is not None:
+            mean[i] = forecast_mean
+            sd[i] = max(forecast_sd or 0.0, np.sqrt(max(forecast_mean, 0.0)) * 0.5)
             source.append(f"forecast {f['forecast_id']} v{f['version']} ({f['model']})")
         else:
             d = demand.get((r["sku"], r["site"]), {"mean": 0.0, "sd": 0.0})

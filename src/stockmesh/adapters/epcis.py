@@ -58,7 +58,7 @@ from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.domain.model import parse_stock_stream
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
-from stockmesh.service.execute import BatchRejected, execute
+from stockmesh.service.execute import BatchRejected, execute, tally
 from stockmesh.service.inbox import inbox_key
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -660,12 +660,8 @@ def ingest(store: EventStore, doc: Any, mapping: EpcisMapping, *, source: str = 
         outcomes = execute(store, commands, metadata={"source": source})
     except BatchRejected as exc:
         raise EpcisRejected([InvalidInput(str(exc.error), field=_event_of(events, exc.index))]) from exc
-    for o in outcomes:
-        if o.status == "applied":
-            report.applied += 1
-            report.ledger_events += o.events
-        else:
-            report.duplicates += 1
+    counts = tally(outcomes)
+    report.applied, report.duplicates, report.ledger_events = counts.applied, counts.duplicates, counts.events
     return report
 
 

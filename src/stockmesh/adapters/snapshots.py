@@ -25,7 +25,7 @@ import orjson
 from stockmesh.domain.commands import ID_PATTERN, Command, parse_command, parse_instant
 from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
-from stockmesh.service.execute import BatchRejected, execute
+from stockmesh.service.execute import BatchRejected, execute, tally
 
 COLUMNS = ("sku", "site", "lot", "on_hand", "in_transit", "as_of")
 
@@ -207,12 +207,8 @@ def ingest_snapshot(store: EventStore, snapshot: Snapshot) -> SnapshotReport:
         row = snapshot.rows[exc.index]
         raise SnapshotRejected([InvalidInput(f"{row.sku} at {row.site}: {exc.error}",
                                              field=getattr(exc.error, "field", None))]) from exc
-    for o in outcomes:
-        if o.status == "applied":
-            report.applied += 1
-            report.events += o.events
-        else:
-            report.duplicates += 1
+    counts = tally(outcomes)
+    report.applied, report.duplicates, report.events = counts.applied, counts.duplicates, counts.events
     return report
 
 

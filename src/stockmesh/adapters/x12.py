@@ -29,7 +29,7 @@ from typing import Any
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
-from stockmesh.service.execute import BatchRejected, execute
+from stockmesh.service.execute import BatchRejected, execute, tally
 from stockmesh.service.inbox import inbox_key
 from stockmesh.service.outbox import OutboundMessage
 
@@ -435,16 +435,11 @@ def ingest_x12(store: EventStore, text: str, *, source: str = "x12") -> X12Repor
     if not commands:
         return report
     try:
-        outcomes = execute(store, commands, metadata={"source": source,
-                                                                          "x12_interchange": ix.control})
+        outcomes = execute(store, commands, metadata={"source": source, "x12_interchange": ix.control})
     except BatchRejected as exc:
         raise X12Rejected(exc.error) from exc
-    for o in outcomes:
-        if o.status == "applied":
-            report.applied += 1
-            report.events += o.events
-        else:
-            report.duplicates += 1
+    counts = tally(outcomes)
+    report.applied, report.duplicates, report.events = counts.applied, counts.duplicates, counts.events
     return report
 
 

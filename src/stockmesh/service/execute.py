@@ -59,6 +59,19 @@ class Fact:
 AfterEach = Callable[[int, Command, Outcome], tuple[Sequence[Fact], Sequence[OutboxMessage]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Tally:
+    applied: int
+    duplicates: int
+    events: int
+
+
+def tally(outcomes: Sequence[Outcome]) -> Tally:
+    """How many commands were applied (and the events they wrote) and how many were duplicates."""
+    applied = [o for o in outcomes if o.status == "applied"]
+    return Tally(len(applied), sum(o.status == "duplicate" for o in outcomes), sum(o.events for o in applied))
+
+
 class BatchRejected(StockmeshError):
     """An all-or-nothing batch in which a command failed: nothing was written."""
 

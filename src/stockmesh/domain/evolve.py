@@ -175,6 +175,8 @@ _STOCK: dict[type[ev.Event], Callable[[StockState | None, Any], StockState]] = {
     ev.PositionFlagCleared: _flag(False),
 }
 
+STOCK_EVENT_TYPES: tuple[type[ev.Event], ...] = tuple(_STOCK)
+
 
 def _stock(state: State | None, event: ev.Event) -> StockState:
     assert state is None or isinstance(state, StockState)

@@ -166,16 +166,16 @@ def test_snapshots_take_back_dated_events_and_answer_as_of(store):
     for day in range(2, 28):
         execute(store, [c("ShipStock", sku=SKU, site=STORE, qty=day, occurred_at=f"2026-01-{day:02d}")])
     folder = ViewFolder(store, snapshot_every=4)
-    events = list(store.read_all())
-    store.save_views(folder.fold(events[:10]), events[9].position)
-    store.save_views(folder.fold(events[10:]), events[-1].position)
+    events = store.read_fold_rows()
+    store.save_views(folder.fold(events[:10]), events[9][0])
+    store.save_views(folder.fold(events[10:]), events[-1][0])
     assert len(store.load_view("stock_snapshots")) >= 5
     # a correction dated the 5th arrives last: every snapshot from the 5th on moves, none before
     before = {r[1]: r[3] for r in store.load_view("stock_snapshots")}
     execute(store, [c("AdjustStock", sku=SKU, site=STORE, delta=-100, reason="found late",
                       occurred_at="2026-01-05T12:00:00")])
-    new = list(store.read_all(after=events[-1].position))
-    store.save_views(folder.fold(new), new[-1].position)
+    new = store.read_fold_rows(after=events[-1][0])
+    store.save_views(folder.fold(new), new[-1][0])
     after = {r[1]: r[3] for r in store.load_view("stock_snapshots")}
     for moment, on_hand in before.items():
         assert after[moment] == on_hand - (100 if moment >= "2026-01-05T12" else 0)

@@ -110,6 +110,11 @@ class MemoryEventStore:
             selected = self._events[after:] if limit is None else self._events[after:after + limit]
         yield from selected
 
+    def read_fold_rows(self, after: int = 0, limit: int = 50_000) -> list[tuple[int, str, str, int, str, str]]:
+        with self._lock:
+            selected = self._events[after:after + limit]
+        return [(e.position, e.stream_id, e.type, e.schema_version, e.data, e.occurred_at) for e in selected]
+
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         with self._lock:
             return [e for e in self._by_stream.get(stream_id, ()) if e.version > after_version]

@@ -157,6 +157,10 @@ class SqlEventStore:
             if remaining is not None:
                 remaining -= len(rows)
 
+    def read_fold_rows(self, after: int = 0, limit: int = 50_000) -> list[tuple[int, str, str, int, str, str]]:
+        return self._query("SELECT position, stream_id, type, schema_version, data, occurred_at FROM events "
+                           f"WHERE position > ? ORDER BY position LIMIT {int(limit)}", (after,))
+
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         rows = self._query(f"{_EVENT_SELECT} WHERE stream_id = ? AND version > ? ORDER BY version",
                            (stream_id, after_version))

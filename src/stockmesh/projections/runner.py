@@ -18,7 +18,7 @@ from stockmesh.projections.fold import ViewFolder
 Progress = Callable[[int], None]
 
 
-def catch_up(store: EventStore, *, batch_size: int = 50_000, progress: Progress | None = None,
+def catch_up(store: EventStore, *, batch_size: int = 100_000, progress: Progress | None = None,
              source: EventStore | None = None) -> int:
     """Bring ``store``'s read models up to the ledger head; return how many events were folded.
 
@@ -28,16 +28,17 @@ def catch_up(store: EventStore, *, batch_size: int = 50_000, progress: Progress 
     checkpoint = store.view_checkpoint()
     folded = 0
     while True:
-        events = list(source.read_all(after=checkpoint, limit=batch_size))
-        if not events:
+        rows = source.read_fold_rows(after=checkpoint, limit=batch_size)
+        if not rows:
             return folded
         with gc_paused():
-            changes = folder.fold(events)
-        store.save_views(changes, events[-1].position)
-        checkpoint = events[-1].position
-        folded += len(events)
+            changes = folder.fold(rows)
+        checkpoint = rows[-1][0]
+        store.save_views(changes, checkpoint)
+        folder.saved(checkpoint)
+        folded += len(rows)
         if progress:
-            progress(len(events))
+            progress(len(rows))
 
 
 def replay(store: EventStore, progress: Progress | None = None) -> int:

@@ -25,7 +25,8 @@ def test_linear_effects_are_evolve_on_any_amount() -> None:
     assert {"StockReceived", "StockShipped", "StockReserved", "TransferInboundRecorded"} <= set(LINEAR_EFFECTS)
     assert "LotExpired" not in LINEAR_EFFECTS and "PositionFlagged" not in LINEAR_EFFECTS
     by_name = {cls.type: cls for cls in STOCK_EVENT_TYPES}
-    for name, (_, amount_field, coefficients) in LINEAR_EFFECTS.items():
+    for name, (_, amount_field, _lot_field, first, coefficient, others) in LINEAR_EFFECTS.items():
+        coefficients = ((first, coefficient), *others)
         cls = by_name[name]
         for _ in range(20):
             amount = rng.randint(-500, 500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -110,10 +111,14 @@ class MemoryEventStore:
             selected = self._events[after:] if limit is None else self._events[after:after + limit]
         yield from selected
 
-    def read_fold_rows(self, after: int = 0, limit: int = 50_000) -> list[tuple[int, str, str, int, str, str]]:
+    def read_fold_rows(self, after: int = 0, limit: int = 50_000, *, upto: int | None = None,
+                       part: tuple[int, int] | None = None) -> list[tuple[int, str, str, int, str, str]]:
         with self._lock:
-            selected = self._events[after:after + limit]
-        return [(e.position, e.stream_id, e.type, e.schema_version, e.data, e.occurred_at) for e in selected]
+            selected = self._events[after:upto]
+        if part is not None:
+            parts, index = part
+            selected = [e for e in selected if zlib.crc32(e.stream_id.encode()) % parts == index]
+        return [(e.position, e.stream_id, e.type, e.schema_version, e.data, e.occurred_at) for e in selected[:limit]]
 
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         with self._lock:

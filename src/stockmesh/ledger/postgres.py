@@ -18,7 +18,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stockmesh.domain.errors import LedgerError
 from stockmesh.ledger.records import EVENT_COLUMNS, GENESIS_HASH
-from stockmesh.ledger.sql import SqlEventStore, SqlWriteSession, views_ddl
+from stockmesh.ledger.sql import STAGING_SUFFIX, SqlEventStore, SqlWriteSession, views_ddl
+from stockmesh.ledger.views import VIEWS
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -54,9 +55,13 @@ TABLES = ("outbox", "events", "streams", "idempotency", "ledger_head", "view_che
 class PostgresEventStore(SqlEventStore):
     ph = "%s"
     integrity_errors = (pg_errors.UniqueViolation, pg_errors.IntegrityError)
+    integer_type = "BIGINT"
+    partition_sql = "mod(abs(hashtext(stream_id)::bigint), ?) = ?"
 
-    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 8, timeout_s: float = 60.0) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 8, timeout_s: float = 60.0,
+                 view_suffix: str = "") -> None:
         self.url = url
+        self.view_suffix = view_suffix
         self.schema = schema
         self.pool_size = pool_size
         self.timeout_s = timeout_s
@@ -134,9 +139,17 @@ class PostgresEventStore(SqlEventStore):
         self._rows_since_analyze += sum(len(rows) for rows in changes.values())
         if self._rows_since_analyze >= max(5_000, self._rows_at_last_analyze):
             with self.borrow() as conn, conn.cursor() as cur:
-                cur.execute("ANALYZE stock_positions, lot_positions, documents, stock_snapshots")
+                cur.execute("ANALYZE " + ", ".join(f"{v}{self.view_suffix}" for v in VIEWS))
             self._rows_at_last_analyze += self._rows_since_analyze
             self._rows_since_analyze = 0
+
+    def staging_store(self) -> PostgresEventStore:
+        return PostgresEventStore(self.url, schema=self.schema, pool_size=2, timeout_s=self.timeout_s,
+                                  view_suffix=STAGING_SUFFIX)
+
+    def reopen_spec(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        return ("postgresql", (self.url,), {"schema": self.schema, "timeout_s": self.timeout_s,
+                                            "view_suffix": self.view_suffix})
 
     def insert_events(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         # COPY is several times faster than INSERT for batches; it still checks the unique index.

@@ -26,6 +26,7 @@ from stockmesh.ledger.views import VIEWS
 
 _EVENT_SELECT = "SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events"
 _CHUNK = 500  # keys per IN (...) lookup
+STAGING_SUFFIX = "_rebuild"
 
 
 def now_iso() -> str:
@@ -113,6 +114,13 @@ class SqlEventStore:
     url: str
     ph: str = "?"
     integrity_errors: tuple[type[BaseException], ...] = ()
+    # Read models go to tables named VIEW + view_suffix: "" for the live ones; a parallel replay's
+    # workers fold into staging tables (STAGING_SUFFIX) that are swapped in at the end.
+    view_suffix: str = ""
+    integer_type: str = "INTEGER"
+    # An SQL condition on stream_id with two parameters (partitions, index) that splits the
+    # streams into partitions (see read_fold_rows).
+    partition_sql: str = ""
 
     # -- driver hooks ---------------------------------------------------------------------------
     def borrow(self) -> AbstractContextManager[Any]:
@@ -157,9 +165,17 @@ class SqlEventStore:
             if remaining is not None:
                 remaining -= len(rows)
 
-    def read_fold_rows(self, after: int = 0, limit: int = 50_000) -> list[tuple[int, str, str, int, str, str]]:
-        return self._query("SELECT position, stream_id, type, schema_version, data, occurred_at FROM events "
-                           f"WHERE position > ? ORDER BY position LIMIT {int(limit)}", (after,))
+    def read_fold_rows(self, after: int = 0, limit: int = 50_000, *, upto: int | None = None,
+                       part: tuple[int, int] | None = None) -> list[tuple[int, str, str, int, str, str]]:
+        sql = "SELECT position, stream_id, type, schema_version, data, occurred_at FROM events WHERE position > ?"
+        params: list[Any] = [after]
+        if upto is not None:
+            sql += " AND position <= ?"
+            params.append(upto)
+        if part is not None:
+            sql += f" AND {self.partition_sql}"
+            params.extend(part)
+        return self._query(f"{sql} ORDER BY position LIMIT {int(limit)}", params)
 
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         rows = self._query(f"{_EVENT_SELECT} WHERE stream_id = ? AND version > ? ORDER BY version",
@@ -196,7 +212,7 @@ class SqlEventStore:
                 raise KeyError(column)
             clauses.append(f"{column} {op} ?")
             params.append(value)
-        sql = f"SELECT {', '.join(spec.all_columns)} FROM {view}"
+        sql = f"SELECT {', '.join(spec.all_columns)} FROM {view}{self.view_suffix}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY " + ", ".join(spec.key)
@@ -211,7 +227,8 @@ class SqlEventStore:
             cond = " OR ".join(
                 "(" + " AND ".join(f"{k} = ?" for k in spec.key) + ")" for _ in part)
             params = [v for key in part for v in key]
-            for row in self._query(f"SELECT {', '.join(spec.all_columns)} FROM {view} WHERE {cond}", params):
+            for row in self._query(f"SELECT {', '.join(spec.all_columns)} FROM {view}{self.view_suffix} WHERE {cond}",
+                                   params):
                 out[tuple(row[:width])] = tuple(row[width:])
         return out
 
@@ -231,21 +248,65 @@ class SqlEventStore:
                 deletes = [key for key, value in rows.items() if value is None]
                 if deletes:
                     cond = " AND ".join(f"{k} = ?" for k in spec.key)
-                    cur.executemany(self.sql(f"DELETE FROM {view} WHERE {cond}"), deletes)
+                    cur.executemany(self.sql(f"DELETE FROM {view}{self.view_suffix} WHERE {cond}"), deletes)
                 if upserts:
                     cols = spec.all_columns
                     updates = ", ".join(f"{c} = excluded.{c}" for c in spec.columns)
                     cur.executemany(
-                        self.sql(f"INSERT INTO {view} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                        self.sql(f"INSERT INTO {view}{self.view_suffix} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                                  f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {updates}"),
                         upserts)
-            cur.execute(self.sql("UPDATE view_checkpoint SET position = ? WHERE id = 1"), (checkpoint,))
+            if not self.view_suffix:  # staging tables have no checkpoint: the swap sets the live one
+                cur.execute(self.sql("UPDATE view_checkpoint SET position = ? WHERE id = 1"), (checkpoint,))
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
         finally:
             cur.close()
+
+    # -- staging read models (parallel replay) ----------------------------------------------------
+    def staging_store(self) -> SqlEventStore:
+        """The same ledger, with read models in the staging tables (a fresh store object)."""
+        raise NotImplementedError
+
+    def reopen_spec(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        """How another process opens this store: (backend, args, kwargs), picklable."""
+        raise NotImplementedError
+
+    def _run_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        with self.borrow() as conn:
+            cur = conn.cursor()
+            try:
+                self.begin(cur)
+                for statement, params in statements:
+                    cur.execute(self.sql(statement), params)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cur.close()
+
+    def create_staging_views(self) -> None:
+        """Empty staging tables (dropping any a crashed replay left behind)."""
+        drops = [(f"DROP TABLE IF EXISTS {view}{STAGING_SUFFIX}", ()) for view in VIEWS]
+        self._run_in_transaction(drops + [(ddl, ()) for ddl in views_ddl(self.integer_type, STAGING_SUFFIX)])
+
+    def drop_staging_views(self) -> None:
+        self._run_in_transaction([(f"DROP TABLE IF EXISTS {view}{STAGING_SUFFIX}", ()) for view in VIEWS])
+
+    def swap_in_staging_views(self, checkpoint: int) -> None:
+        """Replace every live read model by its staging table, and set the checkpoint, in one
+        transaction: readers see the old read models or the new ones, never a mix."""
+        statements: list[tuple[str, Sequence[Any]]] = []
+        for view, spec in VIEWS.items():
+            columns = ", ".join(spec.all_columns)
+            statements += [(f"DELETE FROM {view}", ()),
+                           (f"INSERT INTO {view} ({columns}) SELECT {columns} FROM {view}{STAGING_SUFFIX}", ()),
+                           (f"DROP TABLE {view}{STAGING_SUFFIX}", ())]
+        statements.append(("UPDATE view_checkpoint SET position = ? WHERE id = 1", (checkpoint,)))
+        self._run_in_transaction(statements)
 
     # -- outbox ---------------------------------------------------------------------------------
     def outbox_entries(self, *, status: str | None = "pending", due_before: str | None = None,
@@ -294,7 +355,7 @@ class SqlEventStore:
         try:
             self.begin(cur)
             for view in VIEWS:
-                cur.execute(f"DELETE FROM {view}")
+                cur.execute(f"DELETE FROM {view}{self.view_suffix}")
             cur.execute("UPDATE view_checkpoint SET position = 0 WHERE id = 1")
             conn.commit()
         except BaseException:
@@ -304,9 +365,9 @@ class SqlEventStore:
             cur.close()
 
 
-def views_ddl(integer_type: str) -> list[str]:
+def views_ddl(integer_type: str, suffix: str = "") -> list[str]:
     out = []
     for spec in VIEWS.values():
         cols = ", ".join(f"{c} {integer_type if c in spec.integer else 'TEXT'}" for c in spec.all_columns)
-        out.append(f"CREATE TABLE IF NOT EXISTS {spec.name} ({cols}, PRIMARY KEY ({', '.join(spec.key)}))")
+        out.append(f"CREATE TABLE IF NOT EXISTS {spec.name}{suffix} ({cols}, PRIMARY KEY ({', '.join(spec.key)}))")
     return out

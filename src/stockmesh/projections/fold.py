@@ -58,13 +58,17 @@ def add(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
     return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
-def _linear_effects() -> dict[str, tuple[int, str, tuple[tuple[int, int], ...]]]:
+Linear = tuple[int, str, str | None, int, int, tuple[tuple[int, int], ...]]
+
+
+def _linear_effects() -> dict[str, Linear]:
     """For each stock event type whose effect is a fixed multiple of one field when it names no lot:
-    (schema version, that field, the nonzero (quantity index, coefficient) pairs).
+    (schema version, that field, the field naming its lot or lots (None if it has none), the index
+    and coefficient of the first quantity it moves, the (index, coefficient) pairs of the others).
 
     Derived from ``evolve`` itself, by folding one unit into an empty position, so the fast fold
     below cannot disagree with the domain: it is the same function, evaluated once per type."""
-    out: dict[str, tuple[int, str, tuple[tuple[int, int], ...]]] = {}
+    out: dict[str, Linear] = {}
     for cls in STOCK_EVENT_TYPES:
         names = [f.name for f in fields(cls)]
         amount = next((n for n in ("qty", "delta", "variance") if n in names), None)
@@ -73,10 +77,11 @@ def _linear_effects() -> dict[str, tuple[int, str, tuple[tuple[int, int], ...]]]
         probe = {n: None for n in names}
         unit = effect("stock:probe@probe", cls(**{**probe, amount: 1}))
         double = effect("stock:probe@probe", cls(**{**probe, amount: 2}))
-        if any(d != 2 * u for u, d in zip(unit, double, strict=True)):
+        if any(d != 2 * u for u, d in zip(unit, double, strict=True)) or not any(unit):
             continue  # not linear in its amount: always take the general path
-        coefficients = tuple((i, c) for i, c in enumerate(unit) if c)
-        out[cls.type] = (cls.schema_version, amount, coefficients)
+        pairs = tuple((i, c) for i, c in enumerate(unit) if c)
+        lot_field = "lot" if "lot" in names else "lots" if "lots" in names else None
+        out[cls.type] = (cls.schema_version, amount, lot_field, pairs[0][0], pairs[0][1], pairs[1:])
     return out
 
 
@@ -119,9 +124,12 @@ class ViewFolder:
 
     KEEP_LIMIT = 500_000  # stock rows kept between batches, at most
 
-    def __init__(self, store: EventStore, snapshot_every: int = SNAPSHOT_EVERY) -> None:
+    def __init__(self, store: EventStore, snapshot_every: int = SNAPSHOT_EVERY, *, fresh: bool = False) -> None:
         self.store = store
         self.snapshot_every = snapshot_every
+        # fresh: the read models started empty and only this folder writes the rows of the streams
+        # it is given (one partition of a parallel replay), so batches need not be contiguous
+        self.fresh = fresh
         self._known: dict[str, _StockRow] = {}
         self._known_at: int | None = None  # the position the kept rows are stored as of
         self._complete = False  # the kept rows are every stock row there is
@@ -144,15 +152,17 @@ class ViewFolder:
             return changes
         snapshots = changes["stock_snapshots"]
         first = rows[0][0]
-        if first == 1:
+        if first == 1 or (self.fresh and self._known_at is None and not self._known):
             self._known, self._complete = {}, True
-        elif self._known_at is None or self._known_at != first - 1 or len(self._known) > self.KEEP_LIMIT:
+        elif (self._known_at is None or len(self._known) > self.KEEP_LIMIT
+              or (not self.fresh and self._known_at != first - 1)):
             self._known, self._complete = {}, False
         self._known_at, self._pending_at = None, rows[-1][0]  # kept rows change from here on
         known = self._known
         streams = {r[1] for r in rows}
         keys_of = {sid: parse_stock_stream(sid) for sid in streams if sid.startswith("stock:")}
-        doc_keys = {(sid,) for sid in streams if stream_kind(sid) in DOCUMENT_KINDS}
+        doc_streams = {sid for sid in streams if stream_kind(sid) in DOCUMENT_KINDS}
+        doc_keys = {(sid,) for sid in doc_streams}
         by_stream: dict[str, _StockRow] = {sid: known[sid] for sid in keys_of if sid in known}
         missing = [sid for sid in keys_of if sid not in by_stream]
         loaded = ({} if self._complete or not missing
@@ -180,19 +190,24 @@ class ViewFolder:
                 fast = linear.get(type_name)
                 if fast is not None and fast[0] == schema_version:
                     payload = loads(data)
-                    if payload.get("lot") is not None or payload.get("lots"):
-                        fast = None  # lots to track: the general path
+                    lot_field = fast[2]
+                    if lot_field is not None:
+                        named = payload.get(lot_field)
+                        if named is not None and (named or lot_field == "lot"):
+                            fast = None  # a lot to track: the general path
                 else:
                     fast = None
                 delta: tuple[int, ...] | None = None
                 if fast is not None:
                     amount = payload[fast[1]]
                     q = row.q
-                    for index, coefficient in fast[2]:
+                    q[fast[3]] += fast[4] * amount
+                    for index, coefficient in fast[5]:
                         q[index] += coefficient * amount
                     if row.last_snapshot_at is not None and occurred_at < row.last_snapshot_at:
                         vector = [0, 0, 0, 0, 0, 0]
-                        for index, coefficient in fast[2]:
+                        vector[fast[3]] = fast[4] * amount
+                        for index, coefficient in fast[5]:
                             vector[index] = coefficient * amount
                         delta = tuple(vector)
                 else:
@@ -215,7 +230,7 @@ class ViewFolder:
                     staged_by_stream.setdefault(stream_id, set()).add(snapshot_key)
                     row.since_snapshot = 0
                     row.last_snapshot_at = row.last_time
-            elif stream_kind(stream_id) in DOCUMENT_KINDS:
+            elif stream_id in doc_streams:
                 event = decode(type_name, schema_version, data)
                 key = (stream_id,)
                 if key not in docs:

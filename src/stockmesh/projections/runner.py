@@ -41,8 +41,18 @@ def catch_up(store: EventStore, *, batch_size: int = 100_000, progress: Progress
             progress(len(rows))
 
 
-def replay(store: EventStore, progress: Progress | None = None) -> int:
-    """Drop every read model and fold the whole ledger again."""
+def replay(store: EventStore, progress: Progress | None = None, *, workers: int | None = None) -> int:
+    """Fold the whole ledger again into fresh read models; return the events folded.
+
+    With ``workers`` > 1 (by default: one per core for a large ledger on SQLite or PostgreSQL, see
+    ``parallel.default_workers``) the streams are folded by that many processes into staging tables
+    that replace the read models at the end in one transaction; else the read models are dropped
+    and refolded here, batch by batch."""
+    from stockmesh.projections.parallel import default_workers, parallel_replay
+
+    count = default_workers(store) if workers is None else workers
+    if count > 1:
+        return parallel_replay(store, count, progress=progress)
     store.reset_views()
     return catch_up(store, progress=progress)
 

@@ -1,0 +1,154 @@
+"""Rebuilding the read models on several cores: one process per partition of the streams.
+
+Every read model is a fold per stream (a stock position, a document), so streams can be folded
+independently. Each worker reads the events of its partition of the streams (the database filters
+them, see ``read_fold_rows(part=...)``), folds them with the same ``ViewFolder`` as ``catch_up``,
+and writes the rows into *staging* tables. When every worker has finished, one transaction swaps the
+staging tables in for the live read models and sets the checkpoint: until then the live read models
+are untouched (still consistent with their own checkpoint), so a crash or a kill at any point
+leaves them as they were, and the next replay drops the staging tables a crash left behind.
+Events appended while the workers run are folded afterwards by an ordinary ``catch_up``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue as queue_module
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+from stockmesh.domain.bulk import gc_paused
+from stockmesh.domain.errors import LedgerError
+from stockmesh.ledger.port import EventStore
+from stockmesh.projections.fold import ViewFolder
+
+Progress = Callable[[int], None]
+PARALLEL_MIN_EVENTS = 250_000  # below this, starting processes costs more than it saves
+Spec = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+def default_workers(store: EventStore) -> int:
+    """How many processes a replay of ``store`` uses: one per core (at most 4) for a ledger large
+    enough to gain from it, on a backend other processes can open; else 1 (fold in this process)."""
+    configured = os.environ.get("STOCKMESH_REPLAY_WORKERS")
+    if configured:
+        return max(1, int(configured))
+    if not hasattr(store, "reopen_spec") or store.head()[0] < PARALLEL_MIN_EVENTS:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def open_spec(spec: Spec) -> Any:
+    backend, args, kwargs = spec
+    if backend == "sqlite":
+        from stockmesh.ledger.sqlite import SqliteEventStore
+
+        return SqliteEventStore(*args, **kwargs)
+    if backend == "postgresql":
+        from stockmesh.ledger.postgres import PostgresEventStore
+
+        return PostgresEventStore(*args, **kwargs)
+    raise LedgerError(f"cannot open a {backend} store in another process")
+
+
+def fold_partition(spec: Spec, parts: int, index: int, upto: int, batch_size: int,
+                   report: Callable[[int], None]) -> int:
+    """Fold partition ``index`` of ``parts`` of the events up to ``upto`` into the staging tables of
+    the store ``spec`` opens; ``report`` hears each batch's size. Returns the events folded."""
+    store = open_spec(spec)
+    try:
+        folder = ViewFolder(store, fresh=True)
+        after = total = 0
+        while True:
+            rows = store.read_fold_rows(after=after, limit=batch_size, upto=upto, part=(parts, index))
+            if not rows:
+                return total
+            with gc_paused():
+                changes = folder.fold(rows)
+            after = rows[-1][0]
+            store.save_views(changes, after)
+            folder.saved(after)
+            total += len(rows)
+            report(len(rows))
+    finally:
+        store.close()
+
+
+def _pump(index: int, stream: IO[str], messages: queue_module.Queue[tuple[int, str]]) -> None:
+    for line in stream:
+        messages.put((index, line))
+    messages.put((index, ""))  # end of output
+
+
+def parallel_replay(store: Any, workers: int, *, progress: Progress | None = None,
+                    batch_size: int = 100_000) -> int:
+    """Rebuild every read model of ``store`` with ``workers`` processes; return the events folded.
+
+    The workers are fresh interpreters (``python -m stockmesh.projections.parallel``), not forks:
+    nothing of this process (threads, open connections, the caller's ``__main__``) goes with them."""
+    from stockmesh.projections.runner import catch_up
+
+    upto = store.head()[0]
+    store.create_staging_views()
+    spec = json.dumps(store.staging_store().reopen_spec())
+    messages: queue_module.Queue[tuple[int, str]] = queue_module.Queue()
+    processes: list[subprocess.Popen[str]] = []
+    folded = 0
+    try:
+        for index in range(workers):
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stockmesh.projections.parallel", spec, str(workers), str(index), str(upto),
+                 str(batch_size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            processes.append(process)
+            assert process.stdout is not None
+            threading.Thread(target=_pump, args=(index, process.stdout, messages), daemon=True).start()
+        open_outputs = workers
+        while open_outputs:
+            index, line = messages.get()
+            if not line:
+                open_outputs -= 1
+            elif line.startswith("P "):
+                count = int(line[2:])
+                folded += count
+                if progress:
+                    progress(count)
+        for index, process in enumerate(processes):
+            if process.wait() != 0:
+                error = process.stderr.read() if process.stderr else ""
+                raise LedgerError(f"replay worker {index} failed (exit code {process.returncode}): {error[-2000:]}")
+    except BaseException:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        store.drop_staging_views()
+        raise
+    finally:
+        for process in processes:
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+    if folded != upto:
+        store.drop_staging_views()
+        raise LedgerError(f"replay workers folded {folded} events of {upto}")
+    store.swap_in_staging_views(upto)
+    return folded + catch_up(store, progress=progress)
+
+
+def main(argv: list[str]) -> int:
+    spec_json, parts, index, upto, batch_size = argv
+    backend, args, kwargs = json.loads(spec_json)
+
+    def report(count: int) -> None:
+        print(f"P {count}", flush=True)
+
+    fold_partition((backend, tuple(args), kwargs), int(parts), int(index), int(upto), int(batch_size), report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -85,11 +85,12 @@ def _pump(index: int, stream: IO[str], messages: queue_module.Queue[tuple[int, s
 
 
 def parallel_replay(store: Any, workers: int, *, progress: Progress | None = None,
-                    batch_size: int = 100_000) -> int:
+                    batch_size: int = 100_000, stats: dict[str, Any] | None = None) -> int:
     """Rebuild every read model of ``store`` with ``workers`` processes; return the events folded.
 
     The workers are fresh interpreters (``python -m stockmesh.projections.parallel``), not forks:
-    nothing of this process (threads, open connections, the caller's ``__main__``) goes with them."""
+    nothing of this process (threads, open connections, the caller's ``__main__``) goes with them.
+    ``stats``, when given, receives ``worker_peak_rss_kib``: each worker's own peak RSS (VmHWM)."""
     from stockmesh.projections.runner import catch_up
 
     upto = store.head()[0]
@@ -116,6 +117,8 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
                 folded += count
                 if progress:
                     progress(count)
+            elif line.startswith("M ") and stats is not None:
+                stats.setdefault("worker_peak_rss_kib", []).append(int(line[2:]))
         for index, process in enumerate(processes):
             if process.wait() != 0:
                 error = process.stderr.read() if process.stderr else ""
@@ -147,7 +150,22 @@ def main(argv: list[str]) -> int:
         print(f"P {count}", flush=True)
 
     fold_partition((backend, tuple(args), kwargs), int(parts), int(index), int(upto), int(batch_size), report)
+    print(f"M {_peak_rss_kib()}", flush=True)
     return 0
+
+
+def _peak_rss_kib() -> int:
+    """This process's own peak resident set (VmHWM; exec resets it, unlike ru_maxrss)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 if __name__ == "__main__":

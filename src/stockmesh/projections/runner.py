@@ -41,7 +41,8 @@ def catch_up(store: EventStore, *, batch_size: int = 100_000, progress: Progress
             progress(len(rows))
 
 
-def replay(store: EventStore, progress: Progress | None = None, *, workers: int | None = None) -> int:
+def replay(store: EventStore, progress: Progress | None = None, *, workers: int | None = None,
+           stats: dict[str, Any] | None = None) -> int:
     """Fold the whole ledger again into fresh read models; return the events folded.
 
     With ``workers`` > 1 (by default: one per core for a large ledger on SQLite or PostgreSQL, see
@@ -52,7 +53,7 @@ def replay(store: EventStore, progress: Progress | None = None, *, workers: int 
 
     count = default_workers(store) if workers is None else workers
     if count > 1:
-        return parallel_replay(store, count, progress=progress)
+        return parallel_replay(store, count, progress=progress, stats=stats)
     store.reset_views()
     return catch_up(store, progress=progress)
 

@@ -39,7 +39,10 @@ sys.path.insert(0, str(REPO / "src"))
 from stockmesh.planning.allocation import AllocationProblem, allocate  # noqa: E402
 from stockmesh.planning.allocation.rebalance import Lanes, RebalanceProblem, rebalance  # noqa: E402
 from stockmesh.simulation.build import build_world  # noqa: E402
-from stockmesh.simulation.policies.allocating import AgentsWithAllocation  # noqa: E402
+from stockmesh.simulation.policies.allocating import (  # noqa: E402
+    AgentsWithAllocation,
+    AgentsWithHorizonAllocation,
+)
 from stockmesh.simulation.policies.consolidating import (  # noqa: E402
     AgentsOwnShipment,
     AgentsWithExpediting,
@@ -66,7 +69,8 @@ EXPERIMENTS: dict[str, tuple[Callable[[], Scenario], list[tuple[str, Callable[[]
         ("agents (world rations)", lambda: "agents"),
         ("agents+proportional", lambda: AgentsWithAllocation("proportional")),
         ("agents+fair-share", lambda: AgentsWithAllocation("fair-share")),
-        ("agents+lp", lambda: AgentsWithAllocation("lp"))]),
+        ("agents+lp", lambda: AgentsWithAllocation("lp")),
+        ("agents+horizon-lp", AgentsWithHorizonAllocation)]),
     "consolidation": (lambda: load_scenario(REPO / "scenarios" / "consolidation.yaml"), [
         ("agents", lambda: "agents"), ("agents-own-shipment", AgentsOwnShipment),
         ("agents+consolidation", JointReplenishment)]),

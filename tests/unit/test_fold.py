@@ -126,3 +126,25 @@ def test_catch_up_after_more_writes_uses_kept_rows_correctly() -> None:
     incremental = view_digest(store)
     replay(store)
     assert view_digest(store) == incremental
+
+
+@pytest.mark.parametrize("keep_limit", [2, 500_000])
+def test_a_fresh_folder_hands_out_stock_rows_at_flush_and_when_over_its_limit(
+        keep_limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parallel-replay worker's folder: batches with gaps (one partition), stock rows written at
+    the end, or as soon as it keeps more than its limit."""
+    store = MemoryEventStore()
+    _random_ledger(store, 4)
+    replay(store)
+    expected = view_digest(store)
+    store.reset_views()
+    monkeypatch.setattr(ViewFolder, "KEEP_LIMIT", keep_limit)
+    for index in range(2):
+        folder = ViewFolder(store, fresh=True)
+        after = 0
+        while rows := store.read_fold_rows(after=after, limit=40, part=(2, index)):
+            store.save_views(folder.fold(rows), 0)
+            after = rows[-1][0]
+            folder.saved(after)
+        store.save_views(folder.flush(), 0)
+    assert view_digest(store) == expected

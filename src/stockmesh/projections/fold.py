@@ -134,6 +134,7 @@ class ViewFolder:
         self._known_at: int | None = None  # the position the kept rows are stored as of
         self._complete = False  # the kept rows are every stock row there is
         self._pending_at: int | None = None
+        self._unsaved: set[str] = set()  # fresh folders: stock rows folded but not yet handed out
 
     def saved(self, position: int) -> None:
         """The changes of the last fold, up to ``position``, are stored: its rows may be kept."""
@@ -237,21 +238,41 @@ class ViewFolder:
                     opened[key] = occurred_at
                 docs[key] = evolve(stream_id, docs.get(key), event)
 
-        for sid, row in by_stream.items():
-            sku, site = key = keys_of[sid]
-            lots = row.lots
-            changes["stock_positions"][key] = tuple(row.q) + (
-                int(row.flagged), row.last_time, codec.dumps(lots) if lots else None, row.since_snapshot,
-                row.last_snapshot_at)
-            for lot, (on_hand, quarantined, expiry) in lots.items():
-                changes["lot_positions"][(sku, site, lot)] = (on_hand, quarantined, expiry)
-            if row.old_lots:
-                for lot in row.old_lots - set(lots):
-                    changes["lot_positions"][(sku, site, lot)] = None
-            row.old_lots = set(lots)
+        if self.fresh and self._complete:
+            # Nobody reads these rows before the swap: write each stock row once, at flush().
+            self._unsaved.update(by_stream)
+            if len(self._known) > self.KEEP_LIMIT:
+                self._emit_stock_rows(changes, {sid: self._known[sid] for sid in self._unsaved}, keys_of)
+                self._unsaved.clear()
+        else:
+            self._emit_stock_rows(changes, by_stream, keys_of)
         for key, doc in docs.items():
             changes["documents"][key] = document_row(key[0], doc, opened.get(key))
         return changes
+
+    def flush(self) -> Changes:
+        """The stock rows a fresh folder has not handed out yet (see ``fold``); save them last."""
+        changes: Changes = {"stock_positions": {}, "lot_positions": {}}
+        self._emit_stock_rows(changes, {sid: self._known[sid] for sid in self._unsaved}, {})
+        self._unsaved.clear()
+        return changes
+
+    @staticmethod
+    def _emit_stock_rows(changes: Changes, rows: dict[str, _StockRow], keys_of: dict[str, Key]) -> None:
+        positions, lot_rows = changes["stock_positions"], changes["lot_positions"]
+        for sid, row in rows.items():
+            key = keys_of.get(sid) or parse_stock_stream(sid)
+            sku, site = key
+            lots = row.lots
+            positions[key] = tuple(row.q) + (
+                int(row.flagged), row.last_time, codec.dumps(lots) if lots else None, row.since_snapshot,
+                row.last_snapshot_at)
+            for lot, (on_hand, quarantined, expiry) in lots.items():
+                lot_rows[(sku, site, lot)] = (on_hand, quarantined, expiry)
+            if row.old_lots:
+                for lot in row.old_lots - set(lots):
+                    lot_rows[(sku, site, lot)] = None
+            row.old_lots = set(lots)
 
     def _shift_snapshots(self, staged: dict[Key, Row | None], own: set[Key], stream_id: str, occurred_at: str,
                          delta: tuple[int, ...]) -> None:

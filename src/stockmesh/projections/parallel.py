@@ -66,6 +66,7 @@ def fold_partition(spec: Spec, parts: int, index: int, upto: int, batch_size: in
         while True:
             rows = store.read_fold_rows(after=after, limit=batch_size, upto=upto, part=(parts, index))
             if not rows:
+                store.save_views(folder.flush(), after)
                 return total
             with gc_paused():
                 changes = folder.fold(rows)

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-POLICY_HELP = "minmax, reorder-level, oracle, hindsight or agents"
+POLICY_HELP = ("minmax, reorder-level, oracle, hindsight, agents, or an issue-6 wrapper of agents: agents+rebalancing, "
+               "agents+horizon-lp, agents+lp, agents+greedy, agents+fair-share, agents+proportional, agents+consolidation, "
+               "agents-own-shipment, agents+expediting")
 
 
 def register(app: typer.Typer) -> None:

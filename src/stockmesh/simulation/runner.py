@@ -12,8 +12,9 @@ import numpy as np
 from stockmesh.adapters.simulated.spec import WorldSpec
 from stockmesh.adapters.simulated.world import Observation, SimulatedWorld
 from stockmesh.simulation.policies.base import Decision, Policy
+from stockmesh.simulation.scenario import POLICIES
 
-POLICY_NAMES = ("minmax", "reorder-level", "oracle", "hindsight", "agents")
+POLICY_NAMES = POLICIES
 
 
 def make_policy(name: str, spec: WorldSpec) -> Policy:
@@ -38,7 +39,32 @@ def make_policy(name: str, spec: WorldSpec) -> Policy:
         from stockmesh.simulation.policies.agents import AgentsPolicy
 
         return AgentsPolicy()
+    issue6 = _issue6_policy(name)
+    if issue6 is not None:
+        return issue6
     raise ValueError(f"unknown policy '{name}'; expected one of {', '.join(POLICY_NAMES)}")
+
+
+def _issue6_policy(name: str) -> Policy | None:
+    """The agents wrapped with rebalancing, allocation, consolidation or expediting (issue 6), or None."""
+    if name == "agents+rebalancing":
+        from stockmesh.simulation.policies.rebalancing import AgentsWithRebalancing
+
+        return AgentsWithRebalancing()
+    if name == "agents+horizon-lp":
+        from stockmesh.simulation.policies.allocating import AgentsWithHorizonAllocation
+
+        return AgentsWithHorizonAllocation()
+    if name in ("agents+lp", "agents+greedy", "agents+fair-share", "agents+proportional"):
+        from stockmesh.simulation.policies.allocating import AgentsWithAllocation
+
+        return AgentsWithAllocation(name.removeprefix("agents+"))
+    from stockmesh.simulation.policies import consolidating
+
+    makers: dict[str, type[Policy]] = {"agents+consolidation": consolidating.JointReplenishment,
+                                       "agents-own-shipment": consolidating.AgentsOwnShipment,
+                                       "agents+expediting": consolidating.AgentsWithExpediting}
+    return makers[name]() if name in makers else None
 
 
 @dataclass

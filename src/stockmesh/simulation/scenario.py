@@ -15,7 +15,11 @@ from typing import Any
 from stockmesh.simulation.distributions import Distribution, parse_distribution
 from stockmesh.simulation.errors import ScenarioError
 
-POLICIES = ("minmax", "reorder-level", "oracle", "hindsight", "agents")
+# issue 5's policies, then issue 6's: the agents wrapped with rebalancing, a DC allocation rule
+# (``agents+<method>``), joint replenishment, a whole shipment priced per SKU, expediting
+POLICIES = ("minmax", "reorder-level", "oracle", "hindsight", "agents",
+            "agents+rebalancing", "agents+horizon-lp", "agents+lp", "agents+greedy", "agents+fair-share",
+            "agents+proportional", "agents+consolidation", "agents-own-shipment", "agents+expediting")
 
 
 @dataclass(frozen=True)

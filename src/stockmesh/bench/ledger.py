@@ -656,6 +656,53 @@ def floor_executemany(source_db: Path, target_db: Path, *, upto: int, chunk: int
         dst.close()
 
 
+def floor_single(source_db: Path, target_db: Path, *, first: int, count: int) -> tuple[int, float]:
+    """The SQL a single-command write issues, and nothing else: on a copy of the run's ledger, per
+    event (the run's own single-command events, in order) one transaction of BEGIN IMMEDIATE, the
+    head read, the idempotency lookup, the event insert, the stream-state upsert, the idempotency
+    insert, the head update and COMMIT, with every value computed beforehand. What our Python adds
+    on top of this is the cost of deciding, hashing and encoding. Returns (events, seconds)."""
+    shutil.copyfile(source_db, target_db)
+    conn = sqlite3.connect(target_db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        rows = conn.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE position >= ? ORDER BY position "
+                            f"LIMIT ?", (first, count)).fetchall()
+        head = conn.execute("SELECT position FROM ledger_head WHERE id = 1").fetchone()[0]
+        versions: dict[str, int] = {}
+        prepared = []
+        for i, row in enumerate(rows):
+            stream = row[1] + "~floor"
+            versions[stream] = versions.get(stream, 0) + 1
+            prepared.append(((head + i + 1, stream, versions[stream], *row[3:]), f"floor-{i}",
+                             (stream, versions[stream], '{"on_hand":1,"reserved":0}')))
+        insert = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+        upsert = ("INSERT INTO streams (stream_id, version, state) VALUES (?, ?, ?) ON CONFLICT (stream_id) "
+                  "DO UPDATE SET version = excluded.version, state = excluded.state")
+        keyed = ("INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
+                 "VALUES (?, ?, ?, ?, ?)")
+        gc.collect()
+        started = time.perf_counter()
+        for event, key, state in prepared:
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.cursor()
+            cur.execute("SELECT position, hash FROM ledger_head WHERE id = 1").fetchone()
+            cur.execute("SELECT key, payload_hash, first_position, last_position, recorded_at FROM idempotency "
+                        "WHERE key IN (?)", (key,)).fetchall()
+            cur.execute(insert, event)
+            cur.execute(upsert, state)
+            cur.execute(keyed, (key, "0" * 32, event[0], event[0], event[8]))
+            cur.execute("UPDATE ledger_head SET position = ?, hash = ? WHERE id = 1", (event[0], event[-1]))
+            conn.execute("COMMIT")
+            cur.close()
+        return len(prepared), time.perf_counter() - started
+    finally:
+        conn.close()
+
+
 try:  # the peer; the [bench] extra installs it
     from eventsourcing.application import Application as _EsApplication
     from eventsourcing.domain import Aggregate as _EsAggregate
@@ -1003,6 +1050,9 @@ METHOD_NOTES = [
     "parsed beforehand; each its own transaction.",
     "ReserveStock latency: after one batch of receipts gives 2,000 positions ample stock, each ReserveStock "
     "is executed alone and timed with perf_counter_ns around execute().",
+    "single-command SQL floor: on a copy of the run's ledger, the statements of one single-command write "
+    "(BEGIN IMMEDIATE, head read, idempotency lookup, event insert, state upsert, idempotency insert, head "
+    "update, COMMIT) per event, values computed beforehand.",
     "floor: the same event rows (all 11 columns, read back from the run's ledger) inserted with "
     "sqlite3 executemany in one transaction into a table with the same UNIQUE(stream_id, version) index; "
     "WAL, synchronous=NORMAL, cache_size=-65536 like the store; only the inserts and the commit are timed.",
@@ -1109,8 +1159,13 @@ def _sqlite_runs(cfg: BenchConfig, wl: Workload, base: Path, ui: Ui
             if cfg.floor:
                 with ui.task(f"{label}: floor (raw executemany of the same rows)", None):
                     rows, seconds = floor_executemany(source, work / "floor.db", upto=figures.events)
-                floors.append({"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds})
-                for p in work.glob("floor.db*"):
+                with ui.task(f"{label}: single-command SQL floor", None):
+                    single_rows, single_seconds = floor_single(
+                        source, work / "floor-single.db", first=figures.single_first_position + 1,
+                        count=figures.single_events)
+                floors.append({"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
+                               "single_events": single_rows, "single_events_per_s": single_rows / single_seconds})
+                for p in [*work.glob("floor.db*"), *work.glob("floor-single.db*")]:
                     p.unlink()
             if peer_skip is None:
                 peer = peer_eventsourcing(
@@ -1246,6 +1301,12 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"name": "batched append / raw executemany floor (information)",
                      "measured": statistics.median(floor_ratio), "op": "", "target": None, "unit": "x",
                      "result": "INFO", "pass": None, "note": "median of per-run ratios"})
+    single_floor = _ratio_runs(floor, "single_events_per_s", peer, "single_events_per_s")
+    if single_floor:
+        rows.append({"name": "single-command SQL floor vs eventsourcing one at a time (information)",
+                     "measured": statistics.median(single_floor), "op": "", "target": None, "unit": "x",
+                     "result": "INFO", "pass": None,
+                     "note": "the most any single-command write with our statements could reach"})
     return rows
 
 
@@ -1302,6 +1363,8 @@ def render(result: dict[str, Any], console: Any = None) -> None:
     line("  jitter reference (CPU-only loop of the p50's length) p99", sq, "jitter_reference_p99_ms", "ms")
     line("SQLite: replay", sq, "replay_events_per_s", "events/s")
     line("floor: raw executemany of the same rows", result.get("floor"), "rows_per_s", "rows/s")
+    line("floor: a single-command write's SQL alone, one transaction each", result.get("floor"),
+         "single_events_per_s", "events/s")
     peer = result.get("eventsourcing")
     line("eventsourcing: batched saves", peer, "batched_events_per_s", "events/s")
     line("eventsourcing: one save per event", peer, "single_events_per_s", "events/s")

@@ -24,6 +24,7 @@ import numpy as np
 from stockmesh.adapters.simulated.spec import WorldSpec
 from stockmesh.adapters.simulated.world import Observation, SimulatedWorld
 from stockmesh.agents.allocation import AllocationAgent
+from stockmesh.agents.rebalancing import RebalancingAgent
 from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
 from stockmesh.agents.supply import SupplyChainAgent
 from stockmesh.domain.commands import (
@@ -77,7 +78,7 @@ class LedgerTwin:
 
     def __init__(self, spec: WorldSpec, policy: Policy, store: EventStore, gate: Gate | PolicyDocument, *,
                  planner_approves: bool = True, run_id: str = "run", spotlight_row: int | None = None,
-                 allocation: AllocationAgent | None = None) -> None:
+                 allocation: AllocationAgent | None = None, rebalancing: RebalancingAgent | None = None) -> None:
         self.spec = spec
         self.policy = policy
         self.store = store
@@ -92,6 +93,8 @@ class LedgerTwin:
         # None: a short DC is shared by the legacy fair share (proportional to requests); an agent
         # (e.g. AllocationAgent("lp")) shares it by its method, from the stores' forecasts
         self.allocation = allocation
+        # an agent: lateral transfers between stores, proposed through the gate like any order
+        self.rebalancing = rebalancing
         self.run_id = run_id
         self.world = SimulatedWorld(spec)
         self.stats = LedgerRunStats()
@@ -242,6 +245,8 @@ class LedgerTwin:
             self._record_physical_day(day)
             self._flushed_day = day
         decision: Decision = self.policy.decide(observation, rows)
+        if self.rebalancing is not None:
+            decision = self._rebalance(observation, rows, decision)
         if self.spotlight_row is not None and day >= self.spec.first_measured_day:
             self._watch(observation, decision)
         quantity = self._feasible(rows, decision.order_quantity, decision)
@@ -271,6 +276,49 @@ class LedgerTwin:
             arrival = day + int(lead_times[row])
             self.book[arrival].append(_Order(kind, doc, p.proposal_id, row, p.qty, day, arrival, self.lane_name[row]))
         return out
+
+    def _rebalance(self, observation: Observation, rows: np.ndarray, decision: Decision) -> Decision:
+        """RebalancingAgent proposals through the gate; what the ledger dispatched moves in the world too."""
+        from stockmesh.simulation.policies.rebalancing import rebalancing_problem, reorder_after_transfers
+
+        assert self.rebalancing is not None
+        planned = rebalancing_problem(observation, rows, decision)
+        if planned is None:
+            return decision
+        chosen, problem = planned
+        result = self.rebalancing.plan(problem)
+        local = rows[chosen]
+        day = observation.day
+        proposals = self.rebalancing.propose(result, sku=[self.sku[r] for r in local],
+                                             site=[self.site[r] for r in local], unit_cost=self.spec.unit_cost[local],
+                                             label=f"{self.run_id}-D{day:04d}-RB")
+        if not proposals:
+            return decision
+        report = run_cycle(self.store, proposals, self.gate, occurred_at=self._iso(day),
+                           metadata={"source": "agents", "run": self.run_id})
+        executed = list(report.executed)
+        if report.waiting and self.planner_approves:
+            executed += approve_and_execute(self.store, report.waiting, by="sim-planner", reason="reviewed in the twin",
+                                            occurred_at=self._iso(day),
+                                            metadata={"source": "planner", "run": self.run_id}).executed
+        self._account(report)
+        transfer = {f"{self.run_id}-D{day:04d}-RB-T{int(chosen_from)}-{int(chosen_to)}": i
+                    for i, (chosen_from, chosen_to) in enumerate(zip(result.transfers.from_row, result.transfers.to_row,
+                                                                     strict=True))}
+        moved = np.zeros(rows.size, dtype=np.int64)
+        for p in executed:
+            i = transfer[p.proposal_id]
+            donor, receiver = int(chosen[result.transfers.from_row[i]]), int(chosen[result.transfers.to_row[i]])
+            lane = int(result.transfers.lane[i])
+            shipped = int(self.world.transship(np.array([lane]), rows[[donor]], rows[[receiver]], np.array([p.qty]))[0])
+            if shipped != p.qty:  # the plan respects lane capacity and the ledger the donor's stock
+                raise RuntimeError(f"the world shipped {shipped} of transfer {p.command['transfer_id']} ({p.qty})")
+            arrival = day + max(int(self.spec.lateral_transit_draw[day, lane]), 1)
+            self.book[arrival].append(_Order("transfer", p.command["transfer_id"], p.proposal_id, int(rows[receiver]),
+                                             p.qty, day, arrival, f"{self.site[rows[donor]]}->{self.site[rows[receiver]]}"))
+            moved[receiver] += p.qty
+            moved[donor] -= p.qty
+        return reorder_after_transfers(observation, rows, decision, moved, decision.policy) if moved.any() else decision
 
     def _watch(self, observation: Observation, decision: Decision) -> None:
         row = self.spotlight_row

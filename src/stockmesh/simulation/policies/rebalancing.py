@@ -53,44 +53,16 @@ class AgentsWithRebalancing:
 
     def decide(self, observation: Observation, rows: np.ndarray) -> Decision:
         decision = self.base.decide(observation, rows)
-        controls = observation.controls
-        if controls is None or controls.spec.n_laterals == 0:
+        planned = rebalancing_problem(observation, rows, decision, period_days=self.period_days,
+                                      recent_days=self.recent_days)
+        if planned is None:
             return decision
-        spec = controls.spec
-        sites = np.unique(observation.row_site[rows])
-        if not np.isin(spec.lateral_from, sites).any():
-            return decision
-        lead = decision_input(decision, "lead_time_mean", 1.0)
-        horizon = np.ceil(lead) + 1
-        level = np.maximum(decision_input(decision, "level"), recent_rate(observation, rows, self.recent_days))
-        variance = np.maximum(decision_input(decision, "daily_variance"), level)
-        on_hand = observation.on_hand[rows].astype(np.float64)
-        due = controls.inbound_within(horizon.astype(np.int64), rows).astype(np.float64)
-        stock = on_hand + due
-        at_risk = stock < level * horizon
-        review = (observation.day - observation.first_decision_day) % self.period_days == 0
-        skus = observation.row_sku[rows]
-        wanted = np.ones(rows.size, dtype=bool) if review else np.isin(skus, np.unique(skus[at_risk]))
-        if not wanted.any():
-            return decision
-        safety = np.maximum(decision.reorder_point - decision_input(decision, "lead_time_demand_mean"), 0)
-        lanes = Lanes(source=spec.lateral_from, destination=spec.lateral_to,
-                      cost_per_unit=spec.lateral_cost_per_unit, cost_per_shipment=spec.lateral_cost_per_shipment,
-                      capacity=spec.lateral_capacity_per_day, transit_days=spec.lateral_transit_mean,
-                      min_shipment=spec.lateral_min_shipment)
-        chosen = np.flatnonzero(wanted)
-        problem = RebalanceProblem(
-            sku=skus[chosen], site=observation.row_site[rows[chosen]], on_hand=on_hand[chosen],
-            stock_in_horizon=stock[chosen], demand_mean=level[chosen], demand_sd=np.sqrt(variance[chosen]),
-            horizon_days=horizon[chosen], safety_stock=safety[chosen],
-            shortage_cost=observation.lost_sale_penalty[rows[chosen]], lanes=lanes, n_sites=len(spec.site_ids))
+        chosen, problem = planned
         result = rebalance(problem, time_limit=self.time_limit, hurdle=self.hurdle)
         moved = self._dispatch(observation, rows, chosen, result)
         if not moved.any():
             return decision
-        position = observation.inventory_position[rows] + moved
-        order = np.where(position <= decision.reorder_point, np.maximum(decision.order_up_to - position, 0), 0)
-        return replace(decision, order_quantity=np.ceil(order).astype(np.int64), policy=self.name)
+        return reorder_after_transfers(observation, rows, decision, moved, self.name)
 
     def _dispatch(self, observation: Observation, rows: np.ndarray, chosen: np.ndarray,
                   result: RebalanceResult) -> np.ndarray:
@@ -115,3 +87,52 @@ class AgentsWithRebalancing:
                 stats.log.append({"day": observation.day, "from_row": int(rows[from_local[i]]),
                                   "to_row": int(rows[to_local[i]]), **transfers.explain(int(i))})
         return moved
+
+
+def rebalancing_problem(observation: Observation, rows: np.ndarray, decision: Decision, *, period_days: int = 7,
+                        recent_days: int = 7) -> tuple[np.ndarray, RebalanceProblem] | None:
+    """The day's rebalancing problem over ``rows`` (positions in ``rows`` it covers, and the problem), or None.
+
+    Every SKU on review days (every ``period_days``), otherwise only the SKUs with a row projected
+    to run out within its lead time plus a day (on hand plus what is due in below the demand
+    expected over it). Rates are the larger of the agents' level and the last ``recent_days`` of
+    sales; a donor keeps its safety stock (reorder point minus lead-time demand)."""
+    controls = observation.controls
+    if controls is None or controls.spec.n_laterals == 0:
+        return None
+    spec = controls.spec
+    sites = np.unique(observation.row_site[rows])
+    if not np.isin(spec.lateral_from, sites).any():
+        return None
+    lead = decision_input(decision, "lead_time_mean", 1.0)
+    horizon = np.ceil(lead) + 1
+    level = np.maximum(decision_input(decision, "level"), recent_rate(observation, rows, recent_days))
+    variance = np.maximum(decision_input(decision, "daily_variance"), level)
+    on_hand = observation.on_hand[rows].astype(np.float64)
+    due = controls.inbound_within(horizon.astype(np.int64), rows).astype(np.float64)
+    stock = on_hand + due
+    at_risk = stock < level * horizon
+    review = (observation.day - observation.first_decision_day) % period_days == 0
+    skus = observation.row_sku[rows]
+    wanted = np.ones(rows.size, dtype=bool) if review else np.isin(skus, np.unique(skus[at_risk]))
+    if not wanted.any():
+        return None
+    safety = np.maximum(decision.reorder_point - decision_input(decision, "lead_time_demand_mean"), 0)
+    lanes = Lanes(source=spec.lateral_from, destination=spec.lateral_to,
+                  cost_per_unit=spec.lateral_cost_per_unit, cost_per_shipment=spec.lateral_cost_per_shipment,
+                  capacity=spec.lateral_capacity_per_day, transit_days=spec.lateral_transit_mean,
+                  min_shipment=spec.lateral_min_shipment)
+    chosen = np.flatnonzero(wanted)
+    return chosen, RebalanceProblem(
+        sku=skus[chosen], site=observation.row_site[rows[chosen]], on_hand=on_hand[chosen],
+        stock_in_horizon=stock[chosen], demand_mean=level[chosen], demand_sd=np.sqrt(variance[chosen]),
+        horizon_days=horizon[chosen], safety_stock=safety[chosen],
+        shortage_cost=observation.lost_sale_penalty[rows[chosen]], lanes=lanes, n_sites=len(spec.site_ids))
+
+
+def reorder_after_transfers(observation: Observation, rows: np.ndarray, decision: Decision, moved: np.ndarray,
+                            policy: str) -> Decision:
+    """The decision's own (s, S) applied again to the positions after the day's transfers."""
+    position = observation.inventory_position[rows] + moved
+    order = np.where(position <= decision.reorder_point, np.maximum(decision.order_up_to - position, 0), 0)
+    return replace(decision, order_quantity=np.ceil(order).astype(np.int64), policy=policy)

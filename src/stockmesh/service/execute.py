@@ -21,12 +21,12 @@ from typing import Any
 import orjson
 
 from stockmesh.domain.bulk import gc_paused
-from stockmesh.domain.commands import Command
-from stockmesh.domain.decide import decide
+from stockmesh.domain.commands import Command, RecordSales
+from stockmesh.domain.decide import decide, fold_plain_sales
 from stockmesh.domain.errors import IdempotencyConflict, StockmeshError
-from stockmesh.domain.events import Event
+from stockmesh.domain.events import Event, StockShipped
 from stockmesh.domain.evolve import STATE_TYPES, evolve, stream_kind
-from stockmesh.domain.model import State
+from stockmesh.domain.model import State, StockState
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxMessage
@@ -115,6 +115,25 @@ def _streams_of(command: Command, out: list[str]) -> None:
             out.append(f"site:{command.supplier}")  # type: ignore[attr-defined]
     for attr, prefix in documents:
         out.append(f"{prefix}:{getattr(command, attr)}")
+
+
+_SHIPPED, _SHIPPED_VERSION = StockShipped.type, StockShipped.schema_version
+
+
+def _shipped_json(qty: int) -> str:
+    """``codec.encode_event(StockShipped(qty=qty, lots=None))``, without building the event."""
+    return f'{{"qty":{qty},"lots":null}}'
+
+
+def encode_state(state: State | None) -> str:
+    """``codec.encode_state``, with a template for the common stock position without lots: every
+    stream a batch touched is saved, so a POS day saves thousands of them (a test checks that both
+    give the same text)."""
+    if type(state) is StockState and not state.lots:
+        return (f'{{"on_hand":{state.on_hand},"reserved":{state.reserved},"in_transit":{state.in_transit},'
+                f'"on_order":{state.on_order},"backordered":{state.backordered},"quarantined":{state.quarantined},'
+                f'"flagged":{"true" if state.flagged else "false"},"lots":{{}}}}')
+    return "null" if state is None else codec.encode_state(state)
 
 
 def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
@@ -228,7 +247,8 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                     else:
                         outcomes.append(Outcome(index, "duplicate", None, None))
                     continue
-                decision = decide(command, get)
+                plain = fold_plain_sales(command, get) if type(command) is RecordSales else None
+                decision = decide(command, get) if plain is None else []
             except StockmeshError as exc:
                 if all_or_nothing:
                     raise BatchRejected(index, exc) from exc
@@ -255,7 +275,12 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                 new_events.append(NewEvent(stream_id, event.type, event.schema_version,
                                            dumps(event, option=orjson.OPT_SORT_KEYS).decode(), meta_text,
                                            occurred_at))
-            count = len(decision)
+            if plain is not None:  # sales already folded: the same events, written from a template
+                for stream_id, qty, after in plain:
+                    states[stream_id] = (states[stream_id][0] + 1, after)
+                    new_events.append(NewEvent(stream_id, _SHIPPED, _SHIPPED_VERSION, _shipped_json(qty), meta_text,
+                                               occurred_at))
+            count = len(decision) if plain is None else len(plain)
             batch_keys[key] = (fingerprint, index)
             outcome = Outcome(index, "applied", None, None, count)
             outcomes.append(outcome)
@@ -274,9 +299,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                 outcome.first_position = first_outcome.first_position
                 outcome.last_position = first_outcome.last_position
         touched = {e.stream_id for e in new_events}
-        encode = codec.encode_state
-        saved = {sid: (states[sid][0], encode(states[sid][1]) if states[sid][1] is not None else "null")
-                 for sid in touched}
+        saved = {sid: (states[sid][0], encode_state(states[sid][1])) for sid in touched}
         expected = {sid: loaded_versions[sid] for sid in touched}
         session.append(new_events, saved, records, expected, messages)
         end_head = session.head_position

@@ -12,6 +12,7 @@ from stockmesh.domain.model import StockState
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.projections import fold as fold_module
 from stockmesh.projections.fold import LINEAR_EFFECTS, ViewFolder, effect, quantities
+from stockmesh.projections.parallel import partitions
 from stockmesh.projections.runner import catch_up, replay, view_digest
 from stockmesh.service.execute import execute
 from tests.support.commands import DC, STORE, SUPPLIER, c, network
@@ -139,12 +140,27 @@ def test_a_fresh_folder_hands_out_stock_rows_at_flush_and_when_over_its_limit(
     expected = view_digest(store)
     store.reset_views()
     monkeypatch.setattr(ViewFolder, "KEEP_LIMIT", keep_limit)
-    for index in range(2):
+    for streams in partitions(store.stream_sizes(), 2):
         folder = ViewFolder(store, fresh=True)
         after = 0
-        while rows := store.read_fold_rows(after=after, limit=40, part=(2, index)):
+        while rows := store.read_fold_rows(after=after, limit=40, streams=streams):
             store.save_views(folder.fold(rows), 0)
             after = rows[-1][0]
             folder.saved(after)
         store.save_views(folder.flush(), 0)
     assert view_digest(store) == expected
+
+
+def test_partitions_split_streams_by_events_and_cover_everything() -> None:
+    sizes = [("a", 10), ("b", 10), ("c", 10), ("d", 10), ("e", 100), ("f", 1)]
+    ranges = partitions(sizes, 3)
+    assert ranges[0][0] is None and ranges[-1][1] is None
+    assert all(ranges[i][1] == ranges[i + 1][0] for i in range(len(ranges) - 1))  # contiguous
+    assert partitions(sizes, 1) == [(None, None)]
+    assert partitions([], 4) == [(None, None)]
+    assert len(partitions([("only", 5)], 3)) <= 2  # never an empty cut between equal bounds
+    for count in (2, 3, 4):
+        ranges = partitions(sizes, count)
+        owners = [[i for i, (lo, hi) in enumerate(ranges) if (lo is None or s >= lo) and (hi is None or s < hi)]
+                  for s, _ in sizes]
+        assert all(len(o) == 1 for o in owners)  # each stream in exactly one range

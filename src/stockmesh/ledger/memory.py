@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -112,13 +111,19 @@ class MemoryEventStore:
         yield from selected
 
     def read_fold_rows(self, after: int = 0, limit: int = 50_000, *, upto: int | None = None,
-                       part: tuple[int, int] | None = None) -> list[tuple[int, str, str, int, str, str]]:
+                       streams: tuple[str | None, str | None] | None = None
+                       ) -> list[tuple[int, str, str, int, str, str]]:
         with self._lock:
             selected = self._events[after:upto]
-        if part is not None:
-            parts, index = part
-            selected = [e for e in selected if zlib.crc32(e.stream_id.encode()) % parts == index]
+        if streams is not None:
+            low, high = streams
+            selected = [e for e in selected
+                        if (low is None or e.stream_id >= low) and (high is None or e.stream_id < high)]
         return [(e.position, e.stream_id, e.type, e.schema_version, e.data, e.occurred_at) for e in selected[:limit]]
+
+    def stream_sizes(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return [(sid, version) for sid, (version, _) in self._states.items()]
 
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         with self._lock:

@@ -45,11 +45,16 @@ class EventStore(Protocol):
     def read_all(self, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]: ...
 
     def read_fold_rows(self, after: int = 0, limit: int = 50_000, *, upto: int | None = None,
-                       part: tuple[int, int] | None = None) -> list[tuple[int, str, str, int, str, str]]:
+                       streams: tuple[str | None, str | None] | None = None
+                       ) -> list[tuple[int, str, str, int, str, str]]:
         """The next events after ``after`` (and at most ``upto``) as (position, stream_id, type,
         schema_version, data, occurred_at): what the read models fold, without the columns only the
-        audit needs. ``part=(n, i)`` keeps the events of the i-th of n partitions of the streams: a
-        stream is always in the same partition."""
+        audit needs. ``streams=(low, high)`` keeps the streams with low <= stream_id < high, compared
+        as Python compares str (None: unbounded)."""
+        ...
+
+    def stream_sizes(self) -> list[tuple[str, int]]:
+        """(stream_id, events in it) for every stream, in no particular order."""
         ...
 
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]: ...

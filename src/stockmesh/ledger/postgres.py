@@ -56,7 +56,7 @@ class PostgresEventStore(SqlEventStore):
     ph = "%s"
     integrity_errors = (pg_errors.UniqueViolation, pg_errors.IntegrityError)
     integer_type = "BIGINT"
-    partition_sql = "mod(abs(hashtext(stream_id)::bigint), ?) = ?"
+    binary_stream_id = 'stream_id COLLATE "C"'
 
     def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 8, timeout_s: float = 60.0,
                  view_suffix: str = "") -> None:

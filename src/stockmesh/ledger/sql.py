@@ -118,9 +118,9 @@ class SqlEventStore:
     # workers fold into staging tables (STAGING_SUFFIX) that are swapped in at the end.
     view_suffix: str = ""
     integer_type: str = "INTEGER"
-    # An SQL condition on stream_id with two parameters (partitions, index) that splits the
-    # streams into partitions (see read_fold_rows).
-    partition_sql: str = ""
+    # How stream ids compare in SQL the way Python compares str (code points): ranges of streams
+    # computed in Python must select the same rows (PostgreSQL compares text by its collation).
+    binary_stream_id: str = "+stream_id"  # SQLite: BINARY; the + keeps the planner on the position order
 
     # -- driver hooks ---------------------------------------------------------------------------
     def borrow(self) -> AbstractContextManager[Any]:
@@ -166,16 +166,24 @@ class SqlEventStore:
                 remaining -= len(rows)
 
     def read_fold_rows(self, after: int = 0, limit: int = 50_000, *, upto: int | None = None,
-                       part: tuple[int, int] | None = None) -> list[tuple[int, str, str, int, str, str]]:
+                       streams: tuple[str | None, str | None] | None = None
+                       ) -> list[tuple[int, str, str, int, str, str]]:
         sql = "SELECT position, stream_id, type, schema_version, data, occurred_at FROM events WHERE position > ?"
         params: list[Any] = [after]
         if upto is not None:
             sql += " AND position <= ?"
             params.append(upto)
-        if part is not None:
-            sql += f" AND {self.partition_sql}"
-            params.extend(part)
+        low, high = streams or (None, None)
+        if low is not None:
+            sql += f" AND {self.binary_stream_id} >= ?"
+            params.append(low)
+        if high is not None:
+            sql += f" AND {self.binary_stream_id} < ?"
+            params.append(high)
         return self._query(f"{sql} ORDER BY position LIMIT {int(limit)}", params)
+
+    def stream_sizes(self) -> list[tuple[str, int]]:
+        return [(r[0], int(r[1])) for r in self._query("SELECT stream_id, version FROM streams")]
 
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         rows = self._query(f"{_EVENT_SELECT} WHERE stream_id = ? AND version > ? ORDER BY version",

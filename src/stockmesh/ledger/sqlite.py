@@ -50,11 +50,6 @@ _DDL = [
 class SqliteEventStore(SqlEventStore):
     ph = "?"
     integrity_errors = (sqlite3.IntegrityError,)
-    # The last two characters of the stream id (SQLite has no hash function): they spread sites,
-    # SKUs and document numbers over partitions well enough, and cost the scan little (measured:
-    # a weighted sum of five characters made each worker's scan as slow as folding half the rows).
-    partition_sql = "(unicode(substr(stream_id, -1)) + unicode(substr(stream_id, -2, 1))) % ? = ?"
-
     def __init__(self, path: str, *, busy_timeout_s: float = 60.0, view_suffix: str = "") -> None:
         self.path = path
         self.view_suffix = view_suffix

@@ -1,8 +1,10 @@
 """Rebuilding the read models on several cores: one process per partition of the streams.
 
 Every read model is a fold per stream (a stock position, a document), so streams can be folded
-independently. Each worker reads the events of its partition of the streams (the database filters
-them, see ``read_fold_rows(part=...)``), folds them with the same ``ViewFolder`` as ``catch_up``,
+independently. The streams are cut into ranges of stream ids holding about as many events each
+(``partitions``, from the stream versions); each worker reads the events of its range (the
+database filters them, see ``read_fold_rows(streams=...)``), folds them with the same
+``ViewFolder`` as ``catch_up``,
 and writes the rows into *staging* tables. When every worker has finished, one transaction swaps the
 staging tables in for the live read models and sets the checkpoint: until then the live read models
 are untouched (still consistent with their own checkpoint), so a crash or a kill at any point
@@ -55,16 +57,33 @@ def open_spec(spec: Spec) -> Any:
     raise LedgerError(f"cannot open a {backend} store in another process")
 
 
-def fold_partition(spec: Spec, parts: int, index: int, upto: int, batch_size: int,
+def partitions(sizes: list[tuple[str, int]], count: int) -> list[tuple[str | None, str | None]]:
+    """``count`` ranges [low, high) of stream ids that cover every string and hold about as many
+    events each (a stream is never split; None is unbounded)."""
+    ordered = sorted(sizes)
+    total = sum(size for _, size in ordered)
+    bounds: list[str] = []
+    running = 0
+    for stream_id, size in ordered:
+        if len(bounds) == count - 1:
+            break
+        if running >= total * (len(bounds) + 1) / count and (not bounds or stream_id > bounds[-1]):
+            bounds.append(stream_id)
+        running += size
+    edges: list[str | None] = [None, *bounds, None]
+    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def fold_partition(spec: Spec, streams: tuple[str | None, str | None], upto: int, batch_size: int,
                    report: Callable[[int], None]) -> int:
-    """Fold partition ``index`` of ``parts`` of the events up to ``upto`` into the staging tables of
-    the store ``spec`` opens; ``report`` hears each batch's size. Returns the events folded."""
+    """Fold the events up to ``upto`` of the streams in ``streams`` (a range of ids) into the staging
+    tables of the store ``spec`` opens; ``report`` hears each batch's size. Returns the events folded."""
     store = open_spec(spec)
     try:
         folder = ViewFolder(store, fresh=True)
         after = total = 0
         while True:
-            rows = store.read_fold_rows(after=after, limit=batch_size, upto=upto, part=(parts, index))
+            rows = store.read_fold_rows(after=after, limit=batch_size, upto=upto, streams=streams)
             if not rows:
                 store.save_views(folder.flush(), after)
                 return total
@@ -95,20 +114,21 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
     from stockmesh.projections.runner import catch_up
 
     upto = store.head()[0]
+    ranges = partitions(store.stream_sizes(), workers)
     store.create_staging_views()
     spec = json.dumps(store.staging_store().reopen_spec())
     messages: queue_module.Queue[tuple[int, str]] = queue_module.Queue()
     processes: list[subprocess.Popen[str]] = []
     folded = 0
     try:
-        for index in range(workers):
+        for index, streams in enumerate(ranges):
             process = subprocess.Popen(
-                [sys.executable, "-m", "stockmesh.projections.parallel", spec, str(workers), str(index), str(upto),
+                [sys.executable, "-m", "stockmesh.projections.parallel", spec, json.dumps(streams), str(upto),
                  str(batch_size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             processes.append(process)
             assert process.stdout is not None
             threading.Thread(target=_pump, args=(index, process.stdout, messages), daemon=True).start()
-        open_outputs = workers
+        open_outputs = len(ranges)
         while open_outputs:
             index, line = messages.get()
             if not line:
@@ -144,13 +164,14 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
 
 
 def main(argv: list[str]) -> int:
-    spec_json, parts, index, upto, batch_size = argv
+    spec_json, streams_json, upto, batch_size = argv
     backend, args, kwargs = json.loads(spec_json)
+    low, high = json.loads(streams_json)
 
     def report(count: int) -> None:
         print(f"P {count}", flush=True)
 
-    fold_partition((backend, tuple(args), kwargs), int(parts), int(index), int(upto), int(batch_size), report)
+    fold_partition((backend, tuple(args), kwargs), (low, high), int(upto), int(batch_size), report)
     print(f"M {_peak_rss_kib()}", flush=True)
     return 0
 

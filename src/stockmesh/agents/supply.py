@@ -4,13 +4,25 @@ flags late orders and proposes expediting them.
 Each receipt is one observation: the lane, the days from order to receipt, whether it came on
 time (by the expected date) and in full. Estimates are shrunk towards the quoted lead time until a
 lane has enough receipts of its own.
+
+A late order (open past its expected day by more than the grace days) on a lane with an expedited
+mode is a reactive proposal ``ExpeditePurchaseOrder`` when expediting pays for itself: a late
+order is taken to be as late again as it already is (at least a day more), expediting shortens
+that remainder by the mode's lead-time factor, and the lost sales it avoids (forecast demand over
+the remainder beyond the stock on hand, capped by the order, at the unit margin) must exceed the
+mode's extra cost (per unit over the standard mode, plus its cost per shipment). The proposal's
+value is that extra cost; its provenance holds every input, the formula and the lane's scorecard.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from stockmesh.domain.proposals import Proposal
 
 
 @dataclass
@@ -64,15 +76,104 @@ class SupplyChainAgent:
         return float(mean), sd
 
     def scorecard(self) -> list[Scorecard]:
-        out = []
-        for lane, s in sorted(self.lanes.items()):
-            mean = s.lead_time_sum / s.receipts
-            sd = float(np.sqrt(max(s.lead_time_sumsq / s.receipts - mean**2, 0.0)))
-            trend = float(np.mean(s.recent)) - mean if s.recent else 0.0
-            out.append(Scorecard(lane, s.receipts, mean, sd, min(s.on_time, s.in_full) / s.receipts, trend))
-        return out
+        return [card for lane in sorted(self.lanes) if (card := self.lane_scorecard(lane)) is not None]
+
+    def lane_scorecard(self, lane: str) -> Scorecard | None:
+        s = self.lanes.get(lane)
+        if s is None or s.receipts == 0:
+            return None
+        mean = s.lead_time_sum / s.receipts
+        sd = float(np.sqrt(max(s.lead_time_sumsq / s.receipts - mean**2, 0.0)))
+        trend = float(np.mean(s.recent)) - mean if s.recent else 0.0
+        return Scorecard(lane, s.receipts, mean, sd, min(s.on_time, s.in_full) / s.receipts, trend)
+
+    def propose_expedites(self, late: Sequence[LateOrder], *, today: int, day_label: str,
+                          date_of: Callable[[int], str], policy_version: str | None = None) -> list[Proposal]:
+        """Reactive ``ExpeditePurchaseOrder`` proposals for the late orders worth expediting."""
+        return _propose_expedites(self, late, today=today, day_label=day_label, date_of=date_of,
+                                  policy_version=policy_version)
 
     @staticmethod
     def late_orders(expected_day: np.ndarray, today: int, open_qty: np.ndarray, grace_days: int = 1) -> np.ndarray:
         """Indices of open orders past their expected day by more than ``grace_days``."""
         return np.flatnonzero((open_qty > 0) & (today > expected_day + grace_days))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LateOrder:
+    """An open purchase order past its expected day, with what judging an expedite needs."""
+
+    po_id: str
+    sku: str
+    site: str
+    supplier: str
+    lane: str
+    qty: int
+    placed_day: int
+    expected_day: int
+    on_hand: float  # the site's stock of the SKU today (this order not in it)
+    daily_demand: float  # the forecast per day at the site
+    unit_margin: float  # what a lost sale costs
+    expedite_factor: float  # the expedited mode's share of the remaining lead time (0: no such mode)
+    extra_cost_per_unit: float  # the expedited mode's cost per unit over the standard mode's
+    cost_per_shipment: float  # the expedited mode's cost per shipment
+
+
+EXPEDITE_FORMULA = ("expedite when margin x (shortage over the expected remaining delay R - shortage over "
+                    "ceil(R x factor)) > qty x extra cost per unit + cost per shipment; R = max(days late, 1); "
+                    "shortage(d) = min(max(demand x d - on hand, 0), qty)")
+
+
+def expedite_economics(order: LateOrder, today: int) -> dict[str, float]:
+    """The numbers behind an expedite decision (see the module docstring)."""
+    days_late = today - order.expected_day
+    remaining = float(max(days_late, 1))
+    expedited = float(max(math.ceil(remaining * order.expedite_factor), 1)) if order.expedite_factor > 0 else remaining
+
+    def shortage(days: float) -> float:
+        return min(max(order.daily_demand * days - order.on_hand, 0.0), float(order.qty))
+
+    avoided = max(shortage(remaining) - shortage(expedited), 0.0)
+    extra = order.qty * order.extra_cost_per_unit + order.cost_per_shipment
+    return {"days_late": float(days_late), "remaining_days": remaining, "expedited_remaining_days": expedited,
+            "avoided_lost_units": avoided, "avoided_lost_sales_value": avoided * order.unit_margin,
+            "extra_cost": extra}
+
+
+def _propose_expedites(agent: SupplyChainAgent, late: Sequence[LateOrder], *, today: int, day_label: str,
+                       date_of: Callable[[int], str], policy_version: str | None = None) -> list[Proposal]:
+    out: list[Proposal] = []
+    for order in late:
+        if order.expedite_factor <= 0:
+            continue
+        numbers = expedite_economics(order, today)
+        if numbers["avoided_lost_sales_value"] <= numbers["extra_cost"]:
+            continue
+        eta = date_of(today + int(numbers["expedited_remaining_days"]))
+        reason = (f"{order.po_id} is {int(numbers['days_late'])} days late; expediting avoids about "
+                  f"{numbers['avoided_lost_units']:.0f} lost sales ({numbers['avoided_lost_sales_value']:,.2f}) "
+                  f"for {numbers['extra_cost']:,.2f} more transport")
+        card = agent.lane_scorecard(order.lane)
+        provenance = {
+            "formula": EXPEDITE_FORMULA,
+            "inputs": {"on_hand": order.on_hand, "daily_demand": order.daily_demand, "level": order.daily_demand,
+                       "unit_margin": order.unit_margin, "qty": float(order.qty),
+                       "placed_day": float(order.placed_day), "expected_day": float(order.expected_day),
+                       "today": float(today)},
+            "parameters": {"expedite_factor": order.expedite_factor,
+                           "extra_cost_per_unit": order.extra_cost_per_unit,
+                           "cost_per_shipment": order.cost_per_shipment},
+            "result": numbers,
+            "lane": order.lane, "supplier": order.supplier,
+            "lane_scorecard": None if card is None else {
+                "receipts": card.receipts, "lead_time_mean": card.lead_time_mean, "lead_time_sd": card.lead_time_sd,
+                "on_time_in_full": card.on_time_in_full, "trend_days": card.trend_days},
+            "policy_version": policy_version,
+        }
+        out.append(Proposal(
+            proposal_id=f"{day_label}-EXP-{order.po_id}", agent=agent.name, action="ExpeditePurchaseOrder",
+            sku=order.sku, site=order.site, qty=order.qty, value=round(numbers["extra_cost"], 2),
+            command={"command": "ExpeditePurchaseOrder", "po_id": order.po_id, "mode": "expedited",
+                     "expected_at": eta, "reason": reason[:500]},
+            reasons=(reason,), provenance=provenance, tempo="reactive"))
+    return out

@@ -185,6 +185,20 @@ class CancelPurchaseOrder(Command):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ExpeditePurchaseOrder(Command):
+    """Ask the supplier to ship an open order by a faster mode (a late order, a stock-out ahead).
+
+    ``mode`` names the transport mode (``expedited``); ``expected_at`` is the new expected arrival
+    when it is known. The order's quantities do not change; the extra cost is the proposal's value."""
+
+    name: ClassVar[str] = "ExpeditePurchaseOrder"
+    po_id: str
+    mode: str = "expedited"
+    expected_at: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class QuarantineStock(Command):
     name: ClassVar[str] = "QuarantineStock"
     sku: str
@@ -250,7 +264,7 @@ COMMANDS: dict[str, type[Command]] = {
     for c in (
         RegisterSku, RegisterSite, ReceiveStock, ShipStock, AdjustStock, RecordCount, ReserveStock,
         ReleaseReservation, FulfilReservation, DispatchTransfer, ReceiveTransfer, DeclareTransferLoss,
-        PlacePurchaseOrder, ReceivePurchaseOrder, CancelPurchaseOrder, QuarantineStock,
+        PlacePurchaseOrder, ReceivePurchaseOrder, CancelPurchaseOrder, ExpeditePurchaseOrder, QuarantineStock,
         ReleaseQuarantine, ExpireLot, RecordBackorder, FillBackorder, RecordSales,
     )
 }
@@ -459,6 +473,7 @@ _VALIDATORS: dict[str, Validator] = {
     "expiry": _date,
     "expected_at": parse_instant,
     "lines": _sales_lines,
+    "mode": _identifier,
 }
 
 _FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {}

@@ -334,6 +334,12 @@ def _receive_po(c: cmd.Command, get: Getter) -> Decision:
     ]
 
 
+def _expedite_po(c: cmd.Command, get: Getter) -> Decision:
+    assert isinstance(c, cmd.ExpeditePurchaseOrder)
+    _purchase_order(get, c.po_id)  # an open order: nothing to speed up once it is all in
+    return [(f"po:{c.po_id}", ev.PurchaseOrderExpedited(mode=c.mode, expected_at=c.expected_at, reason=c.reason))]
+
+
 def _cancel_po(c: cmd.Command, get: Getter) -> Decision:
     assert isinstance(c, cmd.CancelPurchaseOrder)
     po = _purchase_order(get, c.po_id)
@@ -482,6 +488,7 @@ _HANDLERS: dict[type[cmd.Command], Callable[[cmd.Command, Getter], Decision]] = 
     cmd.PlacePurchaseOrder: _place_po,
     cmd.ReceivePurchaseOrder: _receive_po,
     cmd.CancelPurchaseOrder: _cancel_po,
+    cmd.ExpeditePurchaseOrder: _expedite_po,
     cmd.QuarantineStock: _quarantine,
     cmd.ReleaseQuarantine: _release_quarantine,
     cmd.ExpireLot: _expire,

@@ -271,6 +271,16 @@ class PurchaseOrderCancelled(Event):
     reason: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PurchaseOrderExpedited(Event):
+    """The open order ships by a faster mode from now on; ``expected_at`` is its new ETA if known."""
+
+    type: ClassVar[str] = "PurchaseOrderExpedited"
+    mode: str
+    expected_at: str | None = None
+    reason: str | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -281,7 +291,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LotExpired, BackorderRecorded, BackorderFilled, PositionFlagged, PositionFlagCleared,
         ReservationOpened, ReservationReleased, ReservationFulfilled, TransferDispatched,
         TransferReceived, TransferLost, PurchaseOrderPlaced, PurchaseOrderReceived,
-        PurchaseOrderCancelled,
+        PurchaseOrderCancelled, PurchaseOrderExpedited,
     )
 }
 

@@ -229,6 +229,8 @@ def _purchase_order(state: State | None, event: ev.Event) -> PurchaseOrderState:
         return PurchaseOrderState(**{**_fields(state), "received": state.received + event.qty})
     if isinstance(event, ev.PurchaseOrderCancelled):
         return PurchaseOrderState(**{**_fields(state), "cancelled": state.cancelled + event.qty})
+    if isinstance(event, ev.PurchaseOrderExpedited):
+        return PurchaseOrderState(**{**_fields(state), "expected_at": event.expected_at or state.expected_at})
     raise ValueError(f"event {event.type} does not apply to a purchase order")
 
 

@@ -112,3 +112,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  {step['occurred_at'][:10]}  {step['type']:<24} {json.dumps(details, default=str)[:140]}")
         for event in story.get("document", []):
             typer.echo(f"  {event['occurred_at'][:10]}  {event['type']:<24} {json.dumps(event['data'])[:140]}")
+        for action in story.get("actions", []):
+            made = action.get("proposal") or {}
+            steps = " -> ".join(step["type"].removeprefix("Proposal") for step in action.get("decision", []))
+            typer.echo(f"  then {action['event']} on {action['occurred_at'][:10]}: {made.get('agent', '?')} agent, "
+                       f"{'; '.join(made.get('reasons', []))[:140]} [{steps}]")

@@ -14,6 +14,16 @@ def _events(store: EventStore, stream_id: str) -> list[dict[str, Any]]:
              "metadata": codec.loads(e.metadata)} for e in store.read_stream(stream_id)]
 
 
+def _proposal(store: EventStore, stream_id: str, out: dict[str, Any]) -> dict[str, Any] | None:
+    """Put a proposal's ``ProposalMade`` data and its decision trail into ``out``; return the former."""
+    trail = _events(store, stream_id)
+    made = next((e for e in trail if e["type"] == "ProposalMade"), None)
+    out["proposal"] = made["data"] if made else None
+    out["decision"] = [{"type": e["type"], "occurred_at": e["occurred_at"], **e["data"]}
+                       for e in trail if e["type"] != "ProposalMade"]
+    return made
+
+
 def explain(store: EventStore, order_id: str) -> dict[str, Any]:
     """The full provenance of a purchase order, a transfer or a proposal, by its id.
 
@@ -38,11 +48,17 @@ def explain(store: EventStore, order_id: str) -> dict[str, Any]:
         out["proposal"] = None
         out["summary"] = "entered by a person or a system of record (no agent proposal)"
         return out
-    trail = _events(store, proposal_stream)
-    made = next((e for e in trail if e["type"] == "ProposalMade"), None)
-    out["proposal"] = made["data"] if made else None
-    out["decision"] = [{"type": e["type"], "occurred_at": e["occurred_at"], **e["data"]}
-                       for e in trail if e["type"] != "ProposalMade"]
+    made = _proposal(store, proposal_stream, out)
+    if "document" in out:
+        # later agent actions on the same document (an expedite of a late order...), each with its
+        # own proposal and decision trail
+        out["actions"] = []
+        for event in history[1:]:
+            key = event["metadata"].get("idempotency_key", "")
+            if key.startswith("proposal:") and key != proposal_stream:
+                action: dict[str, Any] = {"event": event["type"], "occurred_at": event["occurred_at"]}
+                _proposal(store, key, action)
+                out["actions"].append(action)
     if made:
         p = made["data"]
         prov = p.get("provenance", {})

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 ACTION_TOPICS: dict[type[cmd.Command], str] = {
     cmd.PlacePurchaseOrder: "purchase_order.placed",
     cmd.CancelPurchaseOrder: "purchase_order.cancelled",
+    cmd.ExpeditePurchaseOrder: "purchase_order.expedited",
     cmd.DispatchTransfer: "transfer.dispatched",
     cmd.ReceiveTransfer: "transfer.received",
     cmd.ReserveStock: "reservation.opened",

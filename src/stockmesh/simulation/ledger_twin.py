@@ -9,11 +9,19 @@ executes approved proposals as ledger commands (``PlacePurchaseOrder``, ``Dispat
 Only what the ledger executed is handed back to the world, so the world and the ledger hold the
 same stock at every step (a test checks it row by row). The AuditAgent records each order's
 outcome (received quantity, lead time) on its proposal when it arrives.
+
+The SupplyChainAgent learns each lane's lead times from the receipts and watches the open
+purchase orders: one still open more than a grace day past its expected day (placement plus the
+lead time the deciding policy expected, supplier notices included) is flagged late, and on a lane
+with an expedited mode it may become a reactive ``ExpeditePurchaseOrder`` proposal, reviewed and
+executed like any other; what the ledger executed is handed to the world, which ships the rest of
+that order's journey by the faster mode (``SimulatedWorld.expedite_in_flight``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +34,7 @@ from stockmesh.adapters.simulated.world import Observation, SimulatedWorld
 from stockmesh.agents.allocation import AllocationAgent
 from stockmesh.agents.rebalancing import RebalancingAgent
 from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
-from stockmesh.agents.supply import SupplyChainAgent
+from stockmesh.agents.supply import LateOrder, SupplyChainAgent
 from stockmesh.domain.commands import (
     AdjustStock,
     Command,
@@ -55,6 +63,8 @@ class _Order:
     placed_day: int
     arrival_day: int
     lane: str
+    expected_day: int = 0  # what the ordering agent expected (the world's arrival_day is hidden from it)
+    expedited: bool = False
 
 
 @dataclass
@@ -67,6 +77,8 @@ class LedgerRunStats:
     superseded: int = 0
     failed: int = 0
     executed: int = 0
+    late_orders: int = 0  # purchase orders flagged late by the SupplyChainAgent
+    expedited: int = 0  # late orders expedited through the ledger
     commands: int = 0
     events_before: int = 0
     events_after: int = 0
@@ -110,6 +122,11 @@ class LedgerTwin:
         self.rows = ReplenishmentRows(sku=self.sku, site=self.site, supplier=self.supplier, source_site=self.source,
                                       unit_cost=spec.unit_cost, lead_time_days=spec.lane_lead_time_mean[spec.row_lane])
         self.book: dict[int, list[_Order]] = defaultdict(list)  # arrival day -> orders
+        self.open_orders: dict[str, _Order] = {}  # purchase orders not yet received, by id
+        self._turns_late: dict[int, list[_Order]] = defaultdict(list)  # day an order turns late -> orders
+        self.late: dict[str, _Order] = {}  # open purchase orders past their expected day (+ grace)
+        self.late_grace_days = 1
+        self._expediting = bool((self.world.expedite_factor > 0).any())
         self._last_sold = np.zeros(n, dtype=np.int64)
         self._last_expired = np.zeros(n, dtype=np.int64)
         self._flushed_day = -1
@@ -175,14 +192,15 @@ class LedgerTwin:
         # The world's reports are built as commands directly: their ids are the registered ones and
         # their quantities positive integers by construction; the ledger still checks every rule.
         for order in self.book.pop(day, []):
+            self.open_orders.pop(order.doc_id, None)
+            self.late.pop(order.doc_id, None)
             key = f"{self.run_id}:receipt:{order.doc_id}"
             commands.append(
                 ReceivePurchaseOrder(idempotency_key=key, po_id=order.doc_id, qty=order.qty, occurred_at=when)
                 if order.kind == "po" else
                 ReceiveTransfer(idempotency_key=key, transfer_id=order.doc_id, qty=order.qty, occurred_at=when))
             lead_time = day - order.placed_day
-            self.supply.observe_receipt(order.lane, lead_time, on_time=lead_time <= self.rows.lead_time_days[order.row]
-                                        + 0.5, in_full=True)
+            self.supply.observe_receipt(order.lane, lead_time, on_time=day <= order.expected_day, in_full=True)
             facts.append(Fact(f"proposal:{order.proposal_id}", ProposalOutcomeRecorded(outcome={
                 "received_qty": order.qty, "received_at": when, "lead_time_days": lead_time,
                 "document": order.doc_id}), {"source": "audit"}, when))
@@ -247,6 +265,9 @@ class LedgerTwin:
         decision: Decision = self.policy.decide(observation, rows)
         if self.rebalancing is not None:
             decision = self._rebalance(observation, rows, decision)
+        self._flag_late(day)
+        if self._expediting and self.late:
+            self._expedite(observation, rows, decision)
         if self.spotlight_row is not None and day >= self.spec.first_measured_day:
             self._watch(observation, decision)
         quantity = self._feasible(rows, decision.order_quantity, decision)
@@ -274,8 +295,69 @@ class LedgerTwin:
             kind, doc = ("po", p.command["po_id"]) if p.action == "PlacePurchaseOrder" else (
                 "transfer", p.command["transfer_id"])
             arrival = day + int(lead_times[row])
-            self.book[arrival].append(_Order(kind, doc, p.proposal_id, row, p.qty, day, arrival, self.lane_name[row]))
+            expected = p.provenance.get("inputs", {}).get("lead_time_mean", self.rows.lead_time_days[row])
+            order = _Order(kind, doc, p.proposal_id, row, p.qty, day, arrival, self.lane_name[row],
+                           expected_day=day + math.ceil(float(expected)))
+            self.book[arrival].append(order)
+            if kind == "po":
+                self.open_orders[doc] = order
+                self._turns_late[order.expected_day + self.late_grace_days + 1].append(order)
         return out
+
+    # ------------------------------------------------------------------------------ late orders
+    def _flag_late(self, day: int) -> None:
+        """Open purchase orders that turn late today (the SupplyChainAgent's flag)."""
+        for order in self._turns_late.pop(day, ()):
+            if order.doc_id in self.open_orders:
+                self.late[order.doc_id] = order
+                self.stats.late_orders += 1
+
+    def _expedite(self, observation: Observation, rows: np.ndarray, decision: Decision) -> None:
+        """Late orders of these rows worth expediting, as reactive proposals through the gate."""
+        spec, world, day = self.spec, self.world, observation.day
+        deciding = set(rows.tolist())
+        late: list[LateOrder] = []
+        for order in self.late.values():
+            if order.expedited or order.row not in deciding:
+                continue
+            row, lane = order.row, int(spec.row_lane[order.row])
+            inputs = decision.explain(row)["inputs"]
+            assert isinstance(inputs, dict)
+            demand = float(inputs.get("level", 0.0)) * float(inputs.get("promotion_uplift") or 1.0)
+            late.append(LateOrder(
+                po_id=order.doc_id, sku=self.sku[row], site=self.site[row], supplier=self.supplier[row] or "",
+                lane=order.lane, qty=order.qty, placed_day=order.placed_day, expected_day=order.expected_day,
+                on_hand=float(observation.on_hand[row]), daily_demand=demand,
+                unit_margin=float(spec.lost_sale_penalty[row]), expedite_factor=float(world.expedite_factor[lane]),
+                extra_cost_per_unit=max(float(world.expedite_cost_per_unit[lane] - spec.lane_cost_per_unit[lane]), 0.0),
+                cost_per_shipment=float(world.expedite_cost_per_shipment[lane])))
+        proposals = self.supply.propose_expedites(late, today=day, day_label=f"{self.run_id}-D{day:04d}",
+                                                  date_of=lambda d: self._iso(min(d, len(self.dates) - 1)),
+                                                  policy_version=f"{decision.policy}-v1")
+        if not proposals:
+            return
+        self._now = dt.datetime.combine(self.dates[day], dt.time(12), dt.UTC)
+        report = run_cycle(self.store, proposals, self.gate, occurred_at=self._iso(day),
+                           metadata={"source": "agents", "run": self.run_id})
+        executed = list(report.executed)
+        if report.waiting and self.planner_approves:
+            late_approved = approve_and_execute(self.store, report.waiting, by="sim-planner",
+                                                reason="reviewed in the twin", occurred_at=self._iso(day),
+                                                metadata={"source": "planner", "run": self.run_id})
+            executed += late_approved.executed
+            self.stats.approved_by_planner += len(late_approved.executed)
+        self._account(report)
+        self._remember(executed)
+        for p in executed:
+            order = self.open_orders[p.command["po_id"]]
+            arrival = world.expedite_in_flight(order.row, order.arrival_day, order.qty)
+            if arrival != order.arrival_day:
+                self.book[order.arrival_day].remove(order)
+                self.book[arrival].append(order)
+                order.arrival_day = arrival
+            order.expedited = True
+            self.late.pop(order.doc_id, None)
+            self.stats.expedited += 1
 
     def _rebalance(self, observation: Observation, rows: np.ndarray, decision: Decision) -> Decision:
         """RebalancingAgent proposals through the gate; what the ledger dispatched moves in the world too."""

@@ -379,6 +379,37 @@ class SimulatedWorld:
             totals.transport_cost[r] += (q * np.where(free[lane], 0.0, per_unit[lane])
                                          + shipment_cost[lane] * q / lane_units[lane])
 
+    def expedite_in_flight(self, row: int, arrival_day: int, qty: int) -> int:
+        """Switch one open order of ``row`` (``qty`` units due on ``arrival_day``) to its lane's
+        expedited mode from today: the rest of its journey takes the lane's lead-time factor of what
+        was left (rounded up, at least a day). Returns the new arrival day (unchanged when the lane
+        has no expedited mode or nothing would be gained). The expedited mode's extra cost per unit
+        over the standard one, and its cost per shipment, are transport cost of the row."""
+        spec = self.spec
+        lane = int(spec.row_lane[row])
+        factor = float(self.expedite_factor[lane])
+        remaining = arrival_day - self.day
+        old = arrival_day % self.ring_days
+        if (factor <= 0 or remaining <= 1 or qty <= 0 or self.pipeline_qty[old, row] < qty
+                or self.pipeline_orders[old, row] < 1):
+            return arrival_day
+        faster = max(int(np.ceil(remaining * factor)), 1)
+        if faster >= remaining:
+            return arrival_day
+        new = (self.day + faster) % self.ring_days
+        booked = self.pipeline_lead_time[old, row] / self.pipeline_orders[old, row]  # the order's booked lead time goes with it
+        self.pipeline_qty[old, row] -= qty
+        self.pipeline_qty[new, row] += qty
+        self.pipeline_orders[old, row] -= 1
+        self.pipeline_orders[new, row] += 1
+        self.pipeline_lead_time[old, row] -= booked
+        self.pipeline_lead_time[new, row] += booked
+        if self.day >= spec.first_measured_day:
+            extra = max(float(self.expedite_cost_per_unit[lane] - spec.lane_cost_per_unit[lane]), 0.0)
+            self.totals.transport_cost[row] += qty * extra + float(self.expedite_cost_per_shipment[lane])
+            self.totals.expedited_units[row] += qty
+        return self.day + faster
+
     def transship(self, lateral: np.ndarray, from_rows: np.ndarray, to_rows: np.ndarray,
                   quantity: np.ndarray) -> np.ndarray:
         """Lateral transfers dispatched now, within donors' on hand and lanes' daily capacity."""

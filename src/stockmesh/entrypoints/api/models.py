@@ -43,6 +43,7 @@ _FIELD_TYPES: dict[str, Any] = {
     "negative_stock": Literal[tuple(p.value for p in NegativeStockPolicy)],  # type: ignore[misc]
     "expiry": Instant, "expected_at": Instant, "occurred_at": Instant,
     "lines": Annotated[list[SalesLine], Field(min_length=1, max_length=MAX_LINES)],
+    "mode": ID,
 }
 _SERVER_FIELDS = {"idempotency_key", "actor"}  # from the Idempotency-Key header and the token
 

@@ -7,8 +7,10 @@
 world (common random numbers):
 
 - imbalance: agents vs agents + rebalancing (lateral transfers);
-- dc-shortage: the DC's stock shared proportionally, by fair share (days of cover), by the LP;
-  ``agents`` alone is the world's own proportional rationing on un-rounded requests;
+- dc-shortage: the DC's stock shared proportionally, by fair share (days of cover), by the one-day
+  LP, and by the horizon LP (ships today what the interval until the DC's next receipt calls for,
+  keeps the rest for the stores that will need it more); ``agents`` alone is the world's own
+  proportional rationing on un-rounded requests;
 - consolidation: agents (each SKU on its own, blind to shipment costs), agents pricing a whole
   shipment per SKU, agents + joint replenishment with truck fill;
 - supplier-outage with an expedited mode on every lane (an overlay of ``scenarios/supplier-outage.yaml``

@@ -10,6 +10,9 @@ penalty (which carries its priority, ``lost_sale_factor`` in the scenario) weigh
 With ``reserve=True`` the stores of a short DC that do not order today take part too, with a claim
 up to their order-up-to level, so the plan may keep units at the DC for them (an option: it did not
 pay in the dc-shortage scenario, see BENCHMARKS.md).
+
+``AgentsWithHorizonAllocation`` plans over the interval until the DC's next expected receipt
+instead (``planning.allocation.horizon``): what ships today and what the DC keeps for later.
 """
 
 from __future__ import annotations

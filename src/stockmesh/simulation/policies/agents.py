@@ -20,8 +20,36 @@ Per row, every day:
 7. s = its negative-binomial quantile at the lost-sales critical ratio p mu / (p mu + h Q), with
    Q = max(EOQ, mu); S = s + Q.
 
+A DC (a row that supplies other rows) plans on **echelon** stock and demand instead (Clark-Scarf
+echelon base stock, made (s, S) like the stores): the orders it receives are a poor signal (an
+under-filled store asks again the next day for what it did not get, so under rationing the same units
+read as demand day after day), so it forecasts the end-customer demand of the stores below it, each
+with the stores' own censoring-aware estimates above, and compares
+
+- echelon inventory position = its own position + the positions of every row below it (their stock
+  and what is in transit to them; an unfilled request is in nobody's position, so a store that asks
+  again is counted once, by its low position),
+- with echelon demand over its own lead time plus each store's transit (the time from the DC's order
+  to the shelf), mixed over the DC's lead-time distribution, plus what the rows it supplies keep for
+  themselves: half a batch each (stores order in batches; on average half of their order quantity
+  sits in their position as cycle stock) and their safety stock. Clark-Scarf counts the stores'
+  safety stock as the echelon's, which holds for a serial line; a DC with several stores cannot move
+  one store's safety stock to another, so here it is kept on top (``store_safety_pooled=False``;
+  pooling it cut the DC's stock by a third and lost sales in dc-shortage, see BENCHMARKS.md).
+- its lead time: the learned one, or longer when an order of its own is still open after that many
+  days (an open order of age a has a lead time of at least a + 1; a censored observation of the
+  lane, as an empty shelf is of demand), so an unannounced slowdown lengthens the lead time the DC
+  plans with weeks before the first slow receipt would.
+
+Its critical ratio follows from the echelon economics: a shortfall of echelon stock over that interval
+is a lost sale at a store (the stores' own stock is already counted in the position), so the penalty is
+the stores' (demand-weighted, priorities included), not a share of it; a unit too many stays at the DC
+(the stores order by their own rule), so overage is the DC's holding cost.
+
 ``decide`` is a function of the observation and of the last good level per row (kept so that a
-row censored for the whole window still has an estimate). Provenance of every row is returned.
+row censored for the whole window still has an estimate); a DC reuses the estimates its stores made
+earlier the same day (the world asks echelon by echelon, from the stores up) and computes them itself
+when they are missing. Provenance of every row is returned.
 """
 
 from __future__ import annotations
@@ -38,6 +66,8 @@ from stockmesh.simulation.policies.numerics import (
     mixture_moments,
     negative_binomial_quantile,
 )
+
+ORDER_MEMORY_DAYS = 128
 
 
 @dataclass(frozen=True)
@@ -56,11 +86,14 @@ class AgentsSettings:
     estimation_error: bool = True
     shelf_life_share: float = 0.25
     promotion_refresh_days: int = 7
-    upstream_penalty_share: float = 0.05
+    upstream_penalty_share: float = 0.05  # installation planning of a DC only (``echelon=False``)
+    echelon: bool = True  # DCs plan on echelon stock and their stores' demand (module docstring)
+    store_safety_pooled: bool = False  # True: count the stores' safety stock as the DC's (Clark-Scarf)
+    overdue_lead_time: bool = True  # with echelon: a DC's open order older than its lead time lengthens it
 
 
 class AgentsPolicy:
-    """Forecast-driven (s, S) on censored sales; see the module docstring."""
+    """Forecast-driven (s, S) on censored sales, DCs on echelon stock; see the module docstring."""
 
     name = "agents"
 
@@ -69,8 +102,81 @@ class AgentsPolicy:
         self._level_memory: np.ndarray | None = None
         self._variance_memory: np.ndarray | None = None
         self._uplift: tuple[int, np.ndarray] | None = None
+        # today's estimates per row, for the DCs that decide after their stores
+        self._estimate_day: np.ndarray | None = None
+        self._estimates: dict[str, np.ndarray] = {}
+        self._placed: np.ndarray | None = None  # [day % ORDER_MEMORY_DAYS, row] units a DC ordered
 
     def decide(self, observation: Observation, rows: np.ndarray) -> Decision:
+        plan = self._plan(observation, rows)
+        position = observation.inventory_position[rows]
+        formula = "s = NB quantile of forecast lead-time demand at CR = p mu / (p mu + h Q); S = s + max(EOQ, mu)"
+        inputs: dict[str, np.ndarray | float] = {
+            "level": plan["level"], "daily_variance": plan["variance"], "valid_days": plan["valid_days"],
+            "trend_per_day": plan["trend"], "promotion_uplift": plan["uplift"],
+            "lead_time_mean": plan["lead_time_mean"], "lead_time_variance": plan["lead_time_variance"],
+            "supplier_notice_factor": plan["notice"], "lead_time_demand_mean": plan["lead_demand_mean"],
+            "lead_time_demand_variance": plan["lead_demand_variance"], "inventory_position": position}
+        parameters: dict[str, np.ndarray | float] = {
+            "critical_ratio": plan["ratio"], "eoq": plan["eoq"], "order_quantity_target": plan["quantity"],
+            "window_days": float(self.settings.window_days),
+            "level_half_life_days": self.settings.level_half_life_days}
+        reorder_point, order_up_to = plan["reorder_point"], plan["order_up_to"]
+        planned = self._echelon_plan(observation, rows) if self.settings.echelon else None
+        if planned is not None:
+            at, echelon = planned
+            position = position.astype(np.float64)
+            reorder_point, order_up_to = reorder_point.copy(), order_up_to.copy()
+            position[at] = echelon["echelon_inventory_position"]
+            reorder_point[at] = echelon["reorder_point"]
+            order_up_to[at] = echelon["order_up_to"]
+            for key, target in (("lead_time_mean", inputs), ("echelon_inventory_position", inputs), ("echelon_lead_time_demand_mean", inputs),
+                                ("echelon_lead_time_demand_variance", inputs), ("echelon_daily_demand", inputs),
+                                ("echelon_lost_sale_penalty", inputs), ("downstream_allowance", inputs),
+                                ("critical_ratio", parameters), ("eoq", parameters),
+                                ("order_quantity_target", parameters)):
+                column = np.array(target.get(key, np.full(rows.size, np.nan)), dtype=np.float64, copy=True)
+                column = np.broadcast_to(column, rows.shape).copy()
+                column[at] = echelon[key]
+                target[key] = column
+            formula += ("; a DC: echelon (s, S), s = NB quantile of its stores' demand over its lead time + their "
+                        "transit at the stores' penalty + what the rows it supplies keep (half a batch, safety stock), "
+                        "against the echelon "
+                        "position (own + rows below + in transit)")
+        decision = reorder_to_target(self.name, rows, position, reorder_point, order_up_to, formula,
+                                     inputs=inputs, parameters=parameters)
+        if planned is not None and self.settings.overdue_lead_time:
+            self._record_orders(observation, rows[planned[0]], decision.order_quantity[planned[0]])
+        return decision
+
+    def _record_orders(self, observation: Observation, rows: np.ndarray, quantity: np.ndarray) -> None:
+        """Remember a DC's orders by day (in whole packs, as the world places them)."""
+        if self._placed is None or self._placed.shape[1] != observation.on_hand.shape[0]:
+            self._placed = np.zeros((ORDER_MEMORY_DAYS, observation.on_hand.shape[0]))
+        pack = observation.pack_size[rows]
+        self._placed[observation.day % ORDER_MEMORY_DAYS] = 0
+        self._placed[observation.day % ORDER_MEMORY_DAYS, rows] = np.ceil(np.maximum(quantity, 0) / pack) * pack
+
+    def _oldest_open_order_age(self, observation: Observation, rows: np.ndarray) -> np.ndarray:
+        """Days since each row's oldest order still open (0: none, or not traceable).
+
+        Receipts are not labelled with their order: the open ones are taken to be the latest whose
+        units add up to what is on order. An order open for ``a`` days has a lead time of at least
+        ``a + 1``: a censored observation of the lane, as an empty shelf is of demand. It tells an
+        unannounced slowdown weeks before the first slow receipt does.
+        """
+        if self._placed is None or self._placed.shape[1] != observation.on_hand.shape[0]:
+            return np.zeros(rows.size)
+        ages = np.arange(1, ORDER_MEMORY_DAYS)
+        placed = self._placed[(observation.day - ages) % ORDER_MEMORY_DAYS][:, rows]
+        newest_first = np.cumsum(placed, axis=0)
+        on_order = observation.on_order[rows]
+        covered = newest_first >= on_order[None, :] - 0.5
+        traced = covered.any(axis=0) & (on_order > 0)
+        return np.where(traced, ages[np.argmax(covered, axis=0)], 0).astype(np.float64)
+
+    def _plan(self, observation: Observation, rows: np.ndarray, *, share_uplift: bool = True) -> dict[str, np.ndarray]:
+        """Installation (s, S) of ``rows`` from their own sales; remembered for today's DCs."""
         cfg = self.settings
         n_all = observation.on_hand.shape[0]
         if self._level_memory is None:
@@ -108,77 +214,185 @@ class AgentsPolicy:
         variance = np.maximum(variance, level)
 
         trend = _site_trend(deseasonalised, valid, site, cfg)
-        uplift = self._promotion_uplift(observation, rows, level, weekday_index, site)
-
-        # lead time of an order placed today
-        receipts = observation.lane_receipts[rows]
-        observed_mean = np.where(receipts > 0, observation.lane_lead_time_sum[rows] / np.maximum(receipts, 1), 0)
-        observed_variance = np.where(
-            receipts > 1,
-            (observation.lane_lead_time_sumsq[rows] - receipts * observed_mean**2) / np.maximum(receipts - 1, 1),
-            0,
-        )
-        prior = cfg.lead_time_prior_receipts
-        quoted = observation.lane_lead_time_mean[rows]
-        lead_time_mean = (prior * quoted + receipts * observed_mean) / (prior + receipts)
-        lead_time_variance = receipts / (prior + receipts) * np.maximum(observed_variance, 0)
-        notice = observation.notice_factor[rows]
-        lead_time_mean = lead_time_mean * notice
-        lead_time_variance = lead_time_variance * notice**2
+        uplift = self._promotion_uplift(observation, rows, level, weekday_index, site, share=share_uplift)
+        lead_time_mean, lead_time_variance, notice = _lead_time(observation, rows, cfg)
 
         # day-by-day forecast over the longest plausible lead time
         horizon = int(np.ceil((lead_time_mean + 4 * np.sqrt(lead_time_variance)).max(initial=1))) + 2
-        future = np.arange(observation.day + 1, observation.day + 1 + horizon)
-        in_run = np.minimum(future, observation.promotion_active.shape[0] - 1)
-        weekday_future = observation.weekday[in_run]
-        promo_future = observation.promotion_active[in_run][:, rows] & (future < observation.promotion_active.shape[0])[:, None]
-        steps = (np.arange(1, horizon + 1) + cfg.level_half_life_days)[:, None]
-        growth = np.power(1 + trend, steps)
-        daily_mean = level * _index_for(weekday_index, weekday_future, site) * growth * np.where(promo_future, uplift, 1.0)
-        # negative-binomial shape from the row's moments: variance = mean + mean^2 / shape
-        extra_variance_ratio = np.maximum(variance - level, 0) / np.maximum(level, 1e-9) ** 2
-        daily_variance = daily_mean + daily_mean**2 * extra_variance_ratio
-        zero = np.zeros((1, rows.size))
-        cumulative_mean = np.vstack([zero, np.cumsum(daily_mean, axis=0)])
-        cumulative_variance = np.vstack([zero, np.cumsum(daily_variance, axis=0)])
-        if cfg.estimation_error:
-            # the level itself is uncertain: its error is common to every day of the period
-            level_error = variance / np.maximum(n_valid, 1) * (cumulative_mean / np.maximum(level, 1e-9)) ** 2
-            cumulative_variance = cumulative_variance + level_error
+        row_weekday_index = weekday_index[:, site].T  # [rows, 7]
+        cumulative_mean, cumulative_variance = _cumulative_forecast(
+            observation, rows, horizon, level, variance, n_valid, trend, uplift, row_weekday_index, cfg)
         pmf = _discretised_lead_time(lead_time_mean, lead_time_variance, horizon + 1)
         lead_demand_mean, lead_demand_variance = mixture_moments(cumulative_mean, cumulative_variance, pmf)
         period = pmf @ np.arange(horizon + 1)
         mu = lead_demand_mean / np.maximum(period, 1)
         holding = observation.holding_cost_per_day[rows]
         eoq = economic_order_quantity(observation.order_cost[rows], mu, holding)
-        quantity = np.maximum(eoq, mu)
-        shelf_life = observation.shelf_life_days[rows]
-        perishable = shelf_life > 0
-        # a perishable order must sell before it expires: cap the cycle at a share of the shelf life
-        quantity = np.where(perishable, np.minimum(quantity, np.maximum(mu, mu * shelf_life * cfg.shelf_life_share)),
-                            quantity)
+        quantity = _cycle_quantity(observation, rows, eoq, mu, cfg)
         # a DC short of stock delays its stores' replenishment, which their own safety stock mostly
-        # covers: only a share of the sale is at risk upstream
+        # covers: only a share of the sale is at risk upstream (installation planning of a DC only)
         penalty = observation.lost_sale_penalty[rows] * np.where(
             observation.row_echelon[rows] > 0, cfg.upstream_penalty_share, 1.0)
         ratio = lost_sales_critical_ratio(penalty, mu, holding, quantity)
         reorder_point = negative_binomial_quantile(lead_demand_mean, lead_demand_variance, ratio)
-        order_up_to = reorder_point + np.ceil(quantity)
-        position = observation.inventory_position[rows]
-        return reorder_to_target(
-            self.name, rows, position, reorder_point, order_up_to,
-            "s = NB quantile of forecast lead-time demand at CR = p mu / (p mu + h Q); S = s + max(EOQ, mu)",
-            inputs={"level": level, "daily_variance": variance, "valid_days": n_valid.astype(float),
-                    "trend_per_day": trend, "promotion_uplift": uplift, "lead_time_mean": lead_time_mean,
-                    "lead_time_variance": lead_time_variance, "supplier_notice_factor": notice,
-                    "lead_time_demand_mean": lead_demand_mean, "lead_time_demand_variance": lead_demand_variance,
-                    "inventory_position": position},
-            parameters={"critical_ratio": ratio, "eoq": eoq, "order_quantity_target": quantity,
-                        "window_days": float(cfg.window_days), "level_half_life_days": cfg.level_half_life_days},
-        )
+        plan = {"level": level, "variance": variance, "valid_days": n_valid.astype(float), "trend": trend,
+                "uplift": uplift, "lead_time_mean": lead_time_mean, "lead_time_variance": lead_time_variance,
+                "notice": notice, "lead_demand_mean": lead_demand_mean,
+                "lead_demand_variance": lead_demand_variance, "ratio": ratio, "eoq": eoq, "quantity": quantity,
+                "reorder_point": reorder_point, "order_up_to": reorder_point + np.ceil(quantity)}
+        self._remember(rows, observation=observation, weekday_index=row_weekday_index, **{
+            key: plan[key] for key in ("level", "variance", "valid_days", "trend", "uplift", "lead_time_mean",
+                                       "lead_time_variance", "quantity", "reorder_point",
+                                       "lead_demand_mean")})
+        return plan
+
+    def _remember(self, rows: np.ndarray, *, observation: Observation | None = None, **columns: np.ndarray) -> None:
+        """Keep today's estimates of ``rows`` (``observation`` given: a fresh plan of those rows)."""
+        if observation is not None:
+            n_all = observation.on_hand.shape[0]
+            if self._estimate_day is None or self._estimate_day.size != n_all:
+                self._estimate_day = np.full(n_all, -1, dtype=np.int64)
+                self._estimates = {}
+            self._estimate_day[rows] = observation.day
+        for key, values in columns.items():
+            store = self._estimates.get(key)
+            if store is None:
+                assert self._estimate_day is not None
+                shape = (self._estimate_day.size, *np.shape(values)[1:])
+                store = self._estimates[key] = np.full(shape, np.nan)
+            store[rows] = values
+
+    def _estimates_for(self, observation: Observation, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Today's estimates of ``rows``, planning those not yet planned today."""
+        if self._estimate_day is None or self._estimate_day.size != observation.on_hand.shape[0]:
+            missing = rows
+        else:
+            missing = rows[self._estimate_day[rows] != observation.day]
+        # lowest echelon first, so a DC below another one finds its own stores planned
+        for echelon in np.unique(observation.row_echelon[missing]):
+            chosen = missing[observation.row_echelon[missing] == echelon]
+            self._plan(observation, chosen, share_uplift=False)
+            if echelon > 0 and self.settings.echelon:
+                self._echelon_plan(observation, chosen)
+        return {key: values[rows] for key, values in self._estimates.items()}
+
+    def _echelon_plan(self, observation: Observation, rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        """Echelon (s, S) of the DC rows among ``rows`` that supply stores: (their positions in ``rows``, plan)."""
+        cfg = self.settings
+        parent = observation.row_parent
+        n_all = parent.size
+        slot = np.full(n_all, -1, dtype=np.int64)
+        candidates = np.flatnonzero(observation.row_echelon[rows] > 0)
+        slot[rows[candidates]] = np.arange(candidates.size)
+        if candidates.size == 0:
+            return None
+        # every (row, DC among ``rows`` above it) pair, first the network alone
+        below_any = np.flatnonzero(parent >= 0)
+        pair_row: list[np.ndarray] = []
+        row, ancestor = below_any, parent[below_any]
+        while row.size:
+            pair_row.append(row[slot[ancestor] >= 0])
+            up = parent[ancestor] >= 0
+            row, ancestor = row[up], parent[ancestor[up]]
+        below = np.unique(np.concatenate([*pair_row, rows[candidates]]))
+        if below.size == candidates.size:
+            return None  # no DC here supplies anything
+        known = self._estimates_for(observation, below)
+        lead_of = np.zeros(n_all)
+        lead_of[below] = known["lead_time_mean"]
+        lead_variance_of = np.zeros(n_all)
+        lead_variance_of[below] = known["lead_time_variance"]
+        # then with the transit from the DC's stock to the row's shelf (the lead times of the path)
+        pair_row, pair_dc, pair_transit, pair_transit_variance = [], [], [], []
+        row, ancestor = below_any, parent[below_any]
+        transit, transit_variance = lead_of[row], lead_variance_of[row]
+        while row.size:
+            mine = slot[ancestor] >= 0
+            pair_row.append(row[mine])
+            pair_dc.append(slot[ancestor[mine]])
+            pair_transit.append(transit[mine])
+            pair_transit_variance.append(transit_variance[mine])
+            up = parent[ancestor] >= 0  # one more hop: the ancestor's own lead time from its supplier DC
+            transit = transit[up] + lead_of[ancestor[up]]
+            transit_variance = transit_variance[up] + lead_variance_of[ancestor[up]]
+            row, ancestor = row[up], parent[ancestor[up]]
+        rows_below = np.concatenate(pair_row)
+        dc_of = np.concatenate(pair_dc)
+        dc_rows = rows[candidates]
+        n_dc = dc_rows.size
+        position = observation.inventory_position.astype(np.float64)
+        echelon_position = position[dc_rows] + np.bincount(dc_of, weights=position[rows_below], minlength=n_dc)
+        # what the rows a DC supplies keep for themselves: half a batch of cycle stock, and their
+        # safety stock (their reorder point over their lead-time demand), which the DC cannot hand out
+        direct = parent[rows_below] == dc_rows[dc_of]
+        at_direct = np.searchsorted(below, rows_below[direct])
+        allowance = 0.5 * known["quantity"][at_direct]
+        if not cfg.store_safety_pooled:
+            allowance = allowance + np.maximum(known["reorder_point"][at_direct] - known["lead_demand_mean"][at_direct], 0)
+        batch_allowance = np.bincount(dc_of[direct], weights=allowance, minlength=n_dc)
+        leaf = observation.row_echelon[rows_below] == 0
+        stores, store_dc = rows_below[leaf], dc_of[leaf]
+        store_transit = np.concatenate(pair_transit)[leaf]
+        store_transit_variance = np.concatenate(pair_transit_variance)[leaf]
+        has_stores = np.bincount(store_dc, minlength=n_dc) > 0
+        if not has_stores.any():
+            return None
+
+        # the stores' demand, day by day, over the DC's lead time and their transit
+        lead_time_variance = lead_variance_of[dc_rows]
+        overdue = self._oldest_open_order_age(observation, dc_rows) + 1.0 if cfg.overdue_lead_time else 0.0
+        lead_time_mean = np.maximum(lead_of[dc_rows], overdue)
+        width = int(np.ceil((lead_time_mean + 4 * np.sqrt(lead_time_variance)).max(initial=1))) + 2
+        longest = int(np.ceil((store_transit + 4 * np.sqrt(store_transit_variance)).max(initial=0)))
+        horizon = width + longest + 2
+        at_store = np.searchsorted(below, stores)
+        level = known["level"][at_store]
+        cumulative_mean, cumulative_variance = _cumulative_forecast(
+            observation, stores, horizon, level, known["variance"][at_store], known["valid_days"][at_store],
+            known["trend"][at_store], known["uplift"][at_store], known["weekday_index"][at_store], cfg)
+        # demand of each store over l + its transit days, l = the DC's lead time 0..width
+        reach = np.arange(width + 1)[:, None] + store_transit[None, :]
+        low = np.minimum(np.floor(reach).astype(np.int64), horizon - 1)
+        frac = reach - low
+        columns = np.arange(stores.size)[None, :]
+
+        def at_reach(cumulative: np.ndarray) -> np.ndarray:
+            return (1 - frac) * cumulative[low, columns] + frac * cumulative[low + 1, columns]
+
+        store_mean = at_reach(cumulative_mean)
+        # a random transit adds (daily demand)^2 x its variance
+        store_variance = at_reach(cumulative_variance) + (level**2 * store_transit_variance)[None, :]
+        cells = (np.arange(width + 1)[:, None] * n_dc + store_dc[None, :]).ravel()
+        echelon_mean = np.bincount(cells, weights=store_mean.ravel(), minlength=(width + 1) * n_dc).reshape(width + 1, n_dc)
+        echelon_variance = np.bincount(cells, weights=store_variance.ravel(),
+                                       minlength=(width + 1) * n_dc).reshape(width + 1, n_dc)
+        pmf = _discretised_lead_time(lead_time_mean, lead_time_variance, width + 1)
+        demand_mean, demand_variance = mixture_moments(echelon_mean, echelon_variance, pmf)
+
+        daily = cumulative_mean[horizon] / horizon
+        echelon_daily = np.bincount(store_dc, weights=daily, minlength=n_dc)
+        store_penalty = observation.lost_sale_penalty[stores]
+        penalty = np.where(echelon_daily > 0,
+                           np.bincount(store_dc, weights=store_penalty * daily, minlength=n_dc)
+                           / np.maximum(echelon_daily, 1e-12),
+                           observation.lost_sale_penalty[dc_rows])
+        holding = observation.holding_cost_per_day[dc_rows]
+        eoq = economic_order_quantity(observation.order_cost[dc_rows], echelon_daily, holding)
+        quantity = _cycle_quantity(observation, dc_rows, eoq, echelon_daily, cfg)
+        ratio = lost_sales_critical_ratio(penalty, echelon_daily, holding, quantity)
+        reorder_point = negative_binomial_quantile(demand_mean, demand_variance, ratio) + batch_allowance
+        chosen = np.flatnonzero(has_stores)
+        self._remember(dc_rows[chosen], quantity=quantity[chosen], reorder_point=reorder_point[chosen],
+                       lead_time_mean=lead_time_mean[chosen], lead_demand_mean=demand_mean[chosen])
+        plan = {"lead_time_mean": lead_time_mean, "echelon_inventory_position": echelon_position, "echelon_lead_time_demand_mean": demand_mean,
+                "echelon_lead_time_demand_variance": demand_variance, "echelon_daily_demand": echelon_daily,
+                "echelon_lost_sale_penalty": penalty, "downstream_allowance": batch_allowance,
+                "critical_ratio": ratio, "eoq": eoq, "order_quantity_target": quantity,
+                "reorder_point": reorder_point, "order_up_to": reorder_point + np.ceil(quantity)}
+        return candidates[chosen], {key: values[chosen] for key, values in plan.items()}
 
     def _promotion_uplift(self, observation: Observation, rows: np.ndarray, level: np.ndarray,
-                          weekday_index: np.ndarray, site: np.ndarray) -> np.ndarray:
+                          weekday_index: np.ndarray, site: np.ndarray, *, share: bool = True) -> np.ndarray:
         """Pooled uplift of promotion days: their sales over the base forecast of those days."""
         cfg = self.settings
         if self._uplift is None and not observation.promotion_active.any():
@@ -194,10 +408,65 @@ class AgentsPolicy:
         base = (expected * promo).sum()
         prior = cfg.promotion_prior_weight * max(base / max(promo.sum(), 1), 1e-9)
         uplift = max((sold + cfg.promotion_prior_uplift * prior) / (base + prior), 1.0)
-        if observation.row_echelon[rows].max() == 0:
+        if share and observation.row_echelon[rows].max() == 0:
             # pooled over the stores; refreshed weekly (DC rows never carry promotions)
             self._uplift = (observation.day, np.array(uplift))
         return np.full(rows.size, uplift)
+
+
+def _lead_time(observation: Observation, rows: np.ndarray,
+               cfg: AgentsSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and variance of the lead time of an order placed today, and the announced factor."""
+    receipts = observation.lane_receipts[rows]
+    observed_mean = np.where(receipts > 0, observation.lane_lead_time_sum[rows] / np.maximum(receipts, 1), 0)
+    observed_variance = np.where(
+        receipts > 1,
+        (observation.lane_lead_time_sumsq[rows] - receipts * observed_mean**2) / np.maximum(receipts - 1, 1),
+        0,
+    )
+    prior = cfg.lead_time_prior_receipts
+    quoted = observation.lane_lead_time_mean[rows]
+    lead_time_mean = (prior * quoted + receipts * observed_mean) / (prior + receipts)
+    lead_time_variance = receipts / (prior + receipts) * np.maximum(observed_variance, 0)
+    notice = observation.notice_factor[rows]
+    return lead_time_mean * notice, lead_time_variance * notice**2, notice
+
+
+def _cumulative_forecast(observation: Observation, rows: np.ndarray, horizon: int, level: np.ndarray,
+                         variance: np.ndarray, n_valid: np.ndarray, trend: np.ndarray, uplift: np.ndarray,
+                         row_weekday_index: np.ndarray, cfg: AgentsSettings) -> tuple[np.ndarray, np.ndarray]:
+    """[horizon + 1, rows] mean and variance of demand over the next 0..horizon days.
+
+    Day by day: level x weekday index x damped trend x promotion uplift on the calendar, negative
+    binomial around it; the level's own estimation error is common to every day of the period.
+    """
+    future = np.arange(observation.day + 1, observation.day + 1 + horizon)
+    in_run = np.minimum(future, observation.promotion_active.shape[0] - 1)
+    weekday_future = observation.weekday[in_run]
+    promo_future = observation.promotion_active[in_run][:, rows] & (future < observation.promotion_active.shape[0])[:, None]
+    steps = (np.arange(1, horizon + 1) + cfg.level_half_life_days)[:, None]
+    growth = np.power(1 + trend, steps)
+    weekday = row_weekday_index[np.arange(rows.size)[None, :], weekday_future[:, None]]
+    daily_mean = level * weekday * growth * np.where(promo_future, uplift, 1.0)
+    # negative-binomial shape from the row's moments: variance = mean + mean^2 / shape
+    extra_variance_ratio = np.maximum(variance - level, 0) / np.maximum(level, 1e-9) ** 2
+    daily_variance = daily_mean + daily_mean**2 * extra_variance_ratio
+    zero = np.zeros((1, rows.size))
+    cumulative_mean = np.vstack([zero, np.cumsum(daily_mean, axis=0)])
+    cumulative_variance = np.vstack([zero, np.cumsum(daily_variance, axis=0)])
+    if cfg.estimation_error:
+        level_error = variance / np.maximum(n_valid, 1) * (cumulative_mean / np.maximum(level, 1e-9)) ** 2
+        cumulative_variance = cumulative_variance + level_error
+    return cumulative_mean, cumulative_variance
+
+
+def _cycle_quantity(observation: Observation, rows: np.ndarray, eoq: np.ndarray, daily: np.ndarray,
+                    cfg: AgentsSettings) -> np.ndarray:
+    """Q = max(EOQ, a day's demand); a perishable order must sell before it expires: a share of the shelf life."""
+    quantity = np.maximum(eoq, daily)
+    shelf_life = observation.shelf_life_days[rows]
+    return np.where(shelf_life > 0, np.minimum(quantity, np.maximum(daily, daily * shelf_life * cfg.shelf_life_share)),
+                    quantity)
 
 
 def _weekday_index(sales: np.ndarray, valid: np.ndarray, weekday: np.ndarray, site: np.ndarray) -> np.ndarray:

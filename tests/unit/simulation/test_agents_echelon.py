@@ -192,3 +192,18 @@ def test_an_order_open_longer_than_the_lead_time_lengthens_it() -> None:
     # a fresh policy, which did not place it, cannot trace it and keeps the learned lead time
     _, unaware = decide_like_the_world(AgentsPolicy(), later)
     assert unaware.explain(0)["inputs"]["lead_time_mean"] == pytest.approx(6)
+
+
+def test_the_downstream_allowance_is_smoothed_day_to_day() -> None:
+    policy = AgentsPolicy()
+    _, first = decide_like_the_world(policy, lyon())
+    raw_first = first.explain(0)["inputs"]["downstream_allowance"]
+    # the next day STORE-LYON-01 sells twice as much: its reorder point, and the raw allowance, jump
+    busier = replace(lyon(daily_sales=[45.0, 20.0, 5.0]), day=DAY + 1)
+    _, unsmoothed = decide_like_the_world(AgentsPolicy(AgentsSettings(allowance_half_life_days=0)), busier)
+    raw_second = unsmoothed.explain(0)["inputs"]["downstream_allowance"]
+    _, second = decide_like_the_world(policy, busier)
+    weight = 1 - 0.5 ** (1 / 7)
+    assert raw_second > raw_first
+    assert second.explain(0)["inputs"]["downstream_allowance"] == pytest.approx(
+        raw_first + weight * (raw_second - raw_first))

@@ -94,8 +94,9 @@ def _shape(kind: type) -> tuple[bool, bool, tuple[str, ...], bool, tuple[tuple[s
     return shape
 
 
-def _streams_of(command: Command, out: list[str]) -> None:
-    """Add the streams a command will surely read or write, so that a batch fetches them in one query."""
+def _streams_of(command: Command, out: list[str], documents_out: list[str]) -> None:
+    """Add the streams a command will surely read or write, so that a batch fetches them in one query
+    (the documents it names to ``documents_out`` too: their stock streams are fetched next)."""
     has_lines, has_sku, site_fields, has_supplier, documents = _SHAPES.get(type(command)) or _shape(type(command))
     if has_lines:  # RecordSales: one site, many SKUs
         site = command.site  # type: ignore[attr-defined]
@@ -114,7 +115,9 @@ def _streams_of(command: Command, out: list[str]) -> None:
         if has_supplier:
             out.append(f"site:{command.supplier}")  # type: ignore[attr-defined]
     for attr, prefix in documents:
-        out.append(f"{prefix}:{getattr(command, attr)}")
+        stream = f"{prefix}:{getattr(command, attr)}"
+        out.append(stream)
+        documents_out.append(stream)
 
 
 _SHIPPED, _SHIPPED_VERSION = StockShipped.type, StockShipped.schema_version
@@ -201,13 +204,14 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             return entry[1]
 
         wanted: list[str] = []
+        documents: list[str] = []
         for command in commands:
-            _streams_of(command, wanted)
+            _streams_of(command, wanted, documents)
         prefetch(wanted)
         # second round: the stock streams that documents (orders, transfers, reservations) point
         # at, and the fact streams, so that none of them is fetched alone later
         wanted = [fact.stream_id for fact in facts]
-        for sid in list(states):
+        for sid in dict.fromkeys(documents):
             doc = states[sid][1]
             sku = getattr(doc, "sku", None)
             site = getattr(doc, "to_site", None) or getattr(doc, "site", None)
@@ -276,10 +280,12 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                                            dumps(event, option=orjson.OPT_SORT_KEYS).decode(), meta_text,
                                            occurred_at))
             if plain is not None:  # sales already folded: the same events, written from a template
+                append_event = new_events.append
                 for stream_id, qty, after in plain:
                     states[stream_id] = (states[stream_id][0] + 1, after)
-                    new_events.append(NewEvent(stream_id, _SHIPPED, _SHIPPED_VERSION, _shipped_json(qty), meta_text,
-                                               occurred_at))
+                    # _shipped_json(qty), inline: this runs once per line of every POS day
+                    append_event(NewEvent(stream_id, _SHIPPED, _SHIPPED_VERSION, f'{{"qty":{qty},"lots":null}}',
+                                          meta_text, occurred_at))
             count = len(decision) if plain is None else len(plain)
             batch_keys[key] = (fingerprint, index)
             outcome = Outcome(index, "applied", None, None, count)
@@ -298,8 +304,11 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                 first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key][1]]
                 outcome.first_position = first_outcome.first_position
                 outcome.last_position = first_outcome.last_position
-        touched = {e.stream_id for e in new_events}
-        saved = {sid: (states[sid][0], encode_state(states[sid][1])) for sid in touched}
+        touched = {e[0] for e in new_events}  # e[0] is the stream id: faster than the named field
+        saved: dict[str, tuple[int, str]] = {}
+        for sid in touched:
+            version, state = states[sid]
+            saved[sid] = (version, encode_state(state))
         expected = {sid: loaded_versions[sid] for sid in touched}
         session.append(new_events, saved, records, expected, messages)
         end_head = session.head_position

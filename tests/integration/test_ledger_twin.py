@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stockmesh.entrypoints.cli import app
+from stockmesh.ledger import codec
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.ledger.sqlite import SqliteEventStore
@@ -67,6 +68,12 @@ def test_ledger_run_equals_array_run_and_world(tmp_path: Path, name: str) -> Non
     assert twin.stats.executed == twin.stats.proposals > 0 and twin.stats.failed == 0
     assert (ledger_on_hand(store, twin) == world.on_hand).all()
     assert verify(store).ok and verify_chain(store.read_all(), store.head()).ok
+    if name == "default":  # the InventoryAgent's triggers made some orders reactive, and said why
+        assert twin.stats.reactive > 0
+        reactive = [codec.loads(e.data) for e in store.read_all()
+                    if e.type == "ProposalMade" and codec.loads(e.data)["tempo"] == "reactive"]
+        assert len(reactive) == twin.stats.reactive
+        assert all(p["reasons"][0].startswith(("projected stock-out", "demand spike")) for p in reactive)
     store.close()
 
 

@@ -8,7 +8,7 @@ carrying its provenance. It proposes; it never writes to the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,13 @@ class ReplenishmentAgent:
 
     def propose(self, rows: ReplenishmentRows, row_index: np.ndarray, order_quantity: np.ndarray, *,
                 day_label: str, explain: Explain, policy_version: str | None = None,
-                tempo: str = "deliberative", id_prefix: str = "") -> list[Proposal]:
-        """One proposal per row of ``row_index`` whose ``order_quantity`` is positive."""
+                tempo: str = "deliberative", id_prefix: str = "",
+                triggers: Mapping[int, str] | None = None) -> list[Proposal]:
+        """One proposal per row of ``row_index`` whose ``order_quantity`` is positive.
+
+        ``triggers`` maps a row to what made it urgent today (a projected stock-out within lead time,
+        demand far above forecast: the InventoryAgent's reactive triggers): its proposal is then
+        ``reactive`` (it wins conflicts over deliberative ones) and says why."""
         out: list[Proposal] = []
         positive = np.flatnonzero(order_quantity > 0)
         for position in positive:
@@ -60,7 +65,8 @@ class ReplenishmentAgent:
                            "supplier": supplier, "qty": qty}
                 action, claims = "PlacePurchaseOrder", ()
                 reason = f"inventory position at or below reorder point; order {qty} from {supplier}"
+            trigger = triggers.get(row) if triggers else None
             out.append(Proposal(proposal_id=proposal_id, agent=self.name, action=action, sku=sku, site=site, qty=qty,
-                                value=value, command=command, reasons=(reason,), provenance=provenance, tempo=tempo,
-                                claims=claims))
+                                value=value, command=command, reasons=(reason,) if trigger is None else (trigger, reason),
+                                provenance=provenance, tempo=tempo if trigger is None else "reactive", claims=claims))
         return out

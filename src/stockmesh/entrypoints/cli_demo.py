@@ -72,7 +72,8 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         stats, checks = result.twin.stats, result.checks
         console.print(f"Agents: {stats.proposals:,} proposals, {stats.approved:,} auto-approved, {stats.queued:,} "
-                      f"queued for a person, {stats.superseded:,} superseded, {stats.failed:,} refused by the ledger.")
+                      f"queued for a person, {stats.superseded:,} superseded, {stats.failed:,} refused by the ledger; "
+                      f"{stats.late_orders:,} purchase orders flagged late, {stats.expedited:,} expedited.")
         console.print(f"Ledger {url}: {checks['events']:,} events; replay --verify "
                       f"{'ok' if checks['replay_verify'] else 'FAILED'}; audit verify "
                       f"{'ok' if checks['audit_verify'] else 'FAILED'}; stock equals the world's: "

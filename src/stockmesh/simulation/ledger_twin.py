@@ -32,6 +32,7 @@ import numpy as np
 from stockmesh.adapters.simulated.spec import WorldSpec
 from stockmesh.adapters.simulated.world import Observation, SimulatedWorld
 from stockmesh.agents.allocation import AllocationAgent
+from stockmesh.agents.inventory import InventoryAgent
 from stockmesh.agents.rebalancing import RebalancingAgent
 from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
 from stockmesh.agents.supply import LateOrder, SupplyChainAgent
@@ -77,6 +78,7 @@ class LedgerRunStats:
     superseded: int = 0
     failed: int = 0
     executed: int = 0
+    reactive: int = 0  # replenishment proposals made urgent by the InventoryAgent's triggers
     late_orders: int = 0  # purchase orders flagged late by the SupplyChainAgent
     expedited: int = 0  # late orders expedited through the ledger
     commands: int = 0
@@ -115,6 +117,7 @@ class LedgerTwin:
         self.decisions: dict[str, dict[str, Any]] = {}
         n = spec.n_rows
         self.sku = [spec.sku_ids[i] for i in spec.row_sku]
+        self._sku_names = np.array(self.sku, dtype=object)  # for a day's sales lines in one go
         self.site = [spec.site_ids[i] for i in spec.row_site]
         self.supplier = [spec.supplier_ids[s] if s >= 0 else None for s in spec.row_supplier]
         self.source = [self.site[p] if p >= 0 else None for p in spec.row_parent]
@@ -128,6 +131,7 @@ class LedgerTwin:
         self.late_grace_days = 1
         self._expediting = bool((self.world.expedite_factor > 0).any())
         self._last_sold = np.zeros(n, dtype=np.int64)
+        self._sold_today = np.zeros(n, dtype=np.int64)
         self._last_expired = np.zeros(n, dtype=np.int64)
         self._flushed_day = -1
         self._keys = 0
@@ -206,14 +210,17 @@ class LedgerTwin:
                 "document": order.doc_id}), {"source": "audit"}, when))
         sold = totals.flow_sold - self._last_sold
         self._last_sold = totals.flow_sold.copy()
+        self._sold_today = sold
         # a store's sales of the day arrive as one batch, as a POS end-of-day export would
         sold_rows = np.flatnonzero(sold)
         spec = self.spec
-        for site_index in np.unique(spec.row_site[sold_rows]):
-            rows = sold_rows[spec.row_site[sold_rows] == site_index]
+        sold_sites = spec.row_site[sold_rows]
+        for site_index in np.unique(sold_sites):
+            rows = sold_rows[sold_sites == site_index]
             site = spec.site_ids[site_index]
+            lines = tuple(zip(self._sku_names[rows].tolist(), sold[rows].tolist(), strict=True))
             commands.append(RecordSales(idempotency_key=f"{self.run_id}:sales:{day}:{site}", site=site,
-                                        lines=tuple((self.sku[r], int(sold[r])) for r in rows), occurred_at=when))
+                                        lines=lines, occurred_at=when))
         expired = totals.flow_expired - self._last_expired
         self._last_expired = totals.flow_expired.copy()
         for row in np.flatnonzero(expired):
@@ -274,7 +281,9 @@ class LedgerTwin:
         label = f"{self.run_id}-D{day:04d}"
         self._now = dt.datetime.combine(self.dates[day], dt.time(12), dt.UTC)
         proposals = self.replenishment.propose(self.rows, rows, quantity, day_label=label, explain=decision.explain,
-                                               policy_version=f"{decision.policy}-v1")
+                                               policy_version=f"{decision.policy}-v1",
+                                               triggers=self._triggers(observation, rows, decision, quantity))
+        self.stats.reactive += sum(p.tempo == "reactive" for p in proposals)
         report = run_cycle(self.store, proposals, self.gate, occurred_at=self._iso(day),
                            metadata={"source": "agents", "run": self.run_id})
         executed = list(report.executed)
@@ -302,6 +311,34 @@ class LedgerTwin:
             if kind == "po":
                 self.open_orders[doc] = order
                 self._turns_late[order.expected_day + self.late_grace_days + 1].append(order)
+        return out
+
+    def _triggers(self, observation: Observation, rows: np.ndarray, decision: Decision,
+                  quantity: np.ndarray) -> dict[int, str]:
+        """The InventoryAgent's reactive triggers among today's orders: a projected stock-out within
+        the lead time, or today's sales far above the forecast. Their proposals are reactive."""
+        ordering = np.flatnonzero(quantity > 0)
+        if ordering.size == 0 or "level" not in decision.inputs:
+            return {}
+        chosen = rows[ordering]
+
+        def column(name: str, default: float | np.ndarray) -> np.ndarray:
+            value = decision.inputs.get(name, default)
+            return np.broadcast_to(np.asarray(value, dtype=np.float64), rows.shape)[ordering]
+
+        promoted = observation.promotion_active[observation.day, chosen]  # the calendar is an input
+        mean = column("level", 0.0) * np.where(promoted, np.nan_to_num(column("promotion_uplift", 1.0), nan=1.0), 1.0)
+        sd = np.sqrt(np.maximum(column("daily_variance", 0.0), 0.0))
+        lead_time = column("lead_time_mean", self.rows.lead_time_days[rows])
+        position = observation.inventory_position[chosen].astype(np.float64)
+        risk = InventoryAgent.projected_stockouts(position, mean, lead_time)
+        out: dict[int, str] = {}
+        for i, cover in zip(risk.rows.tolist(), risk.days_of_cover.tolist(), strict=True):
+            out[int(chosen[i])] = (f"projected stock-out within the lead time: the position covers {cover:.1f} days "
+                                   f"of forecast demand, the lead time is {lead_time[i]:.1f} days")
+        for i in InventoryAgent.demand_spikes(self._sold_today[chosen].astype(np.float64), mean, sd).tolist():
+            out.setdefault(int(chosen[i]), f"demand spike: {int(self._sold_today[chosen[i]])} sold today against a "
+                                           f"forecast of {mean[i]:.1f}")
         return out
 
     # ------------------------------------------------------------------------------ late orders

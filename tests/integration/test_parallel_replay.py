@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from stockmesh.domain.errors import LedgerError
-from stockmesh.ledger.sql import STAGING_SUFFIX
 from stockmesh.projections.parallel import partitions
 from stockmesh.projections.runner import catch_up, replay, verify, view_digest
 from stockmesh.service.execute import execute
@@ -22,14 +21,6 @@ def sql_store(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-unty
     store = make_store(request.param, tmp_path)
     yield store
     drop_store(store)
-
-
-def _tables(store) -> set[str]:  # type: ignore[no-untyped-def]
-    if store.url.startswith("sqlite"):
-        rows = store._query("SELECT name FROM sqlite_master WHERE type = 'table'")
-    else:
-        rows = store._query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
-    return {r[0] for r in rows}
 
 
 def test_partitions_cover_every_event_once(sql_store) -> None:  # type: ignore[no-untyped-def]
@@ -57,7 +48,7 @@ def test_parallel_replay_builds_the_same_read_models(sql_store, workers: int) ->
     assert replay(sql_store, workers=workers) == sql_store.head()[0]
     assert view_digest(sql_store) == expected
     assert sql_store.view_checkpoint() == sql_store.head()[0]
-    assert not any(t.endswith(STAGING_SUFFIX) for t in _tables(sql_store))
+    assert not sql_store.staging_left()
     assert verify(sql_store).ok
 
 
@@ -82,28 +73,28 @@ def test_a_failed_worker_leaves_the_live_read_models_untouched(sql_store, monkey
     _random_ledger(sql_store, 9, commands=200)
     catch_up(sql_store)
     before, checkpoint = view_digest(sql_store), sql_store.view_checkpoint()
-    staging = sql_store.staging_store()
-    backend, args, kwargs = staging.reopen_spec()
+    backend, args, kwargs = sql_store.reopen_spec()
     broken = (backend, ("/no/such/folder/ledger.db",) if backend == "sqlite" else ("postgresql://nobody@127.0.0.1:1/x",),
               kwargs)
-    monkeypatch.setattr(type(staging), "reopen_spec", lambda self: broken)
+    monkeypatch.setattr(type(sql_store), "reopen_spec", lambda self: broken)  # the workers cannot open the ledger
     with pytest.raises(LedgerError, match="replay worker"):
         replay(sql_store, workers=2)
     monkeypatch.undo()
     assert view_digest(sql_store) == before and sql_store.view_checkpoint() == checkpoint
-    assert not any(t.endswith(STAGING_SUFFIX) for t in _tables(sql_store))
+    assert not sql_store.staging_left()
 
 
-def test_staging_tables_left_by_a_killed_replay_change_nothing(sql_store) -> None:  # type: ignore[no-untyped-def]
-    """A replay killed before its swap leaves staging tables behind: the live read models still
-    verify, and the next replay drops the leftovers and rebuilds."""
+def test_staging_left_by_a_killed_replay_changes_nothing(sql_store) -> None:  # type: ignore[no-untyped-def]
+    """A replay killed before its swap leaves its staging read models behind: the live read models
+    still verify, and the next replay drops the leftovers and rebuilds."""
     _random_ledger(sql_store, 10, commands=200)
     catch_up(sql_store)
-    sql_store.create_staging_views()
-    junk = sql_store.staging_store()
+    junk = sql_store.prepare_staging(2)[0]
     junk.save_views({"stock_positions": {("JUNK", "NOWHERE"): (999, 0, 0, 0, 0, 0, 0, None, None, 0, None)}}, 0)
+    junk.close()
+    assert sql_store.staging_left()
     assert verify(sql_store).ok
     replay(sql_store, workers=2)
     assert verify(sql_store).ok
     assert not sql_store.load_view("stock_positions", {"sku": "JUNK"})
-    assert not any(t.endswith(STAGING_SUFFIX) for t in _tables(sql_store))
+    assert not sql_store.staging_left()

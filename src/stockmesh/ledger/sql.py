@@ -274,6 +274,9 @@ class SqlEventStore:
             cur.close()
 
     # -- staging read models (parallel replay) ----------------------------------------------------
+    # Here (PostgreSQL): tables VIEW_rebuild in the same schema, shared by the workers (each writes
+    # its own streams' rows). SQLite overrides this with a file per worker: its one write lock
+    # would make the workers wait for each other.
     def staging_store(self) -> SqlEventStore:
         """The same ledger, with read models in the staging tables (a fresh store object)."""
         raise NotImplementedError
@@ -296,16 +299,23 @@ class SqlEventStore:
             finally:
                 cur.close()
 
-    def create_staging_views(self) -> None:
-        """Empty staging tables (dropping any a crashed replay left behind)."""
+    def prepare_staging(self, workers: int) -> list[SqlEventStore]:
+        """Empty staging read models for ``workers`` workers (dropping any a crashed replay left
+        behind); returns, per worker, the store its folds write to."""
         drops = [(f"DROP TABLE IF EXISTS {view}{STAGING_SUFFIX}", ()) for view in VIEWS]
         self._run_in_transaction(drops + [(ddl, ()) for ddl in views_ddl(self.integer_type, STAGING_SUFFIX)])
+        return [self.staging_store() for _ in range(workers)]
 
-    def drop_staging_views(self) -> None:
+    def drop_staging(self) -> None:
         self._run_in_transaction([(f"DROP TABLE IF EXISTS {view}{STAGING_SUFFIX}", ()) for view in VIEWS])
 
-    def swap_in_staging_views(self, checkpoint: int) -> None:
-        """Replace every live read model by its staging table, and set the checkpoint, in one
+    def staging_left(self) -> bool:
+        """Whether staging read models exist (a replay running, or one killed before its swap)."""
+        rows = self._query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        return any(str(r[0]).endswith(STAGING_SUFFIX) for r in rows)
+
+    def swap_in_staging(self, checkpoint: int) -> None:
+        """Replace every live read model by the staging ones, and set the checkpoint, in one
         transaction: readers see the old read models or the new ones, never a mix."""
         statements: list[tuple[str, Sequence[Any]]] = []
         for view, spec in VIEWS.items():

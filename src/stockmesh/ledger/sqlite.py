@@ -6,6 +6,7 @@ serialise on SQLite's own write lock, waiting up to ``busy_timeout``.
 
 from __future__ import annotations
 
+import glob
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from typing import Any
 
 from stockmesh.domain.errors import LedgerError
 from stockmesh.ledger.records import GENESIS_HASH
-from stockmesh.ledger.sql import STAGING_SUFFIX, SqlEventStore, SqlWriteSession, views_ddl
+from stockmesh.ledger.sql import SqlEventStore, SqlWriteSession, views_ddl
+from stockmesh.ledger.views import VIEWS
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -50,9 +52,8 @@ _DDL = [
 class SqliteEventStore(SqlEventStore):
     ph = "?"
     integrity_errors = (sqlite3.IntegrityError,)
-    def __init__(self, path: str, *, busy_timeout_s: float = 60.0, view_suffix: str = "") -> None:
+    def __init__(self, path: str, *, busy_timeout_s: float = 60.0) -> None:
         self.path = path
-        self.view_suffix = view_suffix
         self.url = f"sqlite:///{path}"
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
@@ -126,11 +127,59 @@ class SqliteEventStore(SqlEventStore):
         finally:
             cur.close()
 
-    def staging_store(self) -> SqliteEventStore:
-        return SqliteEventStore(self.path, busy_timeout_s=self.busy_timeout_s, view_suffix=STAGING_SUFFIX)
+    def _staging_paths(self) -> list[Path]:
+        folder, name = Path(self.path).parent, Path(self.path).name
+        return sorted(folder.glob(f"{glob.escape(name)}.rebuild-*"))
+
+    def prepare_staging(self, workers: int) -> list[SqlEventStore]:
+        """One SQLite file per worker (``PATH.rebuild-N``): the workers never wait for each other's
+        write lock, and the ledger's own WAL does not carry their writes."""
+        self.drop_staging()
+        targets: list[SqlEventStore] = []
+        for index in range(workers):
+            target = SqliteEventStore(f"{self.path}.rebuild-{index}", busy_timeout_s=self.busy_timeout_s)
+            target.init()
+            target.close()
+            targets.append(target)
+        return targets
+
+    def drop_staging(self) -> None:
+        for path in self._staging_paths():
+            path.unlink(missing_ok=True)
+
+    def staging_left(self) -> bool:
+        return bool(self._staging_paths())
+
+    def swap_in_staging(self, checkpoint: int) -> None:
+        """Copy every worker file's read models over the live ones and set the checkpoint, in one
+        transaction; then delete the files."""
+        files = [p for p in self._staging_paths() if not p.name.endswith(("-wal", "-shm", "-journal"))]
+        conn = self.connection()
+        attached: list[str] = []
+        try:
+            for index, path in enumerate(files):
+                conn.execute(f"ATTACH DATABASE ? AS stage{index}", (str(path),))
+                attached.append(f"stage{index}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for view, spec in VIEWS.items():
+                    columns = ", ".join(spec.all_columns)
+                    conn.execute(f"DELETE FROM main.{view}")
+                    for schema in attached:
+                        conn.execute(f"INSERT INTO main.{view} ({columns}) SELECT {columns} FROM {schema}.{view}")
+                conn.execute("UPDATE main.view_checkpoint SET position = ? WHERE id = 1", (checkpoint,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            for schema in attached:
+                conn.execute(f"DETACH DATABASE {schema}")
+        self._committed()
+        self.drop_staging()
 
     def reopen_spec(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-        return ("sqlite", (self.path,), {"busy_timeout_s": self.busy_timeout_s, "view_suffix": self.view_suffix})
+        return ("sqlite", (self.path,), {"busy_timeout_s": self.busy_timeout_s})
 
     @contextmanager
     def borrow(self) -> Iterator[sqlite3.Connection]:

@@ -5,10 +5,11 @@ independently. The streams are cut into ranges of stream ids holding about as ma
 (``partitions``, from the stream versions); each worker reads the events of its range (the
 database filters them, see ``read_fold_rows(streams=...)``), folds them with the same
 ``ViewFolder`` as ``catch_up``,
-and writes the rows into *staging* tables. When every worker has finished, one transaction swaps the
-staging tables in for the live read models and sets the checkpoint: until then the live read models
-are untouched (still consistent with their own checkpoint), so a crash or a kill at any point
-leaves them as they were, and the next replay drops the staging tables a crash left behind.
+and writes the rows into *staging* read models (SQLite: a file per worker; PostgreSQL: staging
+tables). When every worker has finished, one transaction copies them over the live read models and
+sets the checkpoint: until then the live read models are untouched (still consistent with their own
+checkpoint), so a crash or a kill at any point leaves them as they were, and the next replay drops
+the staging a crash left behind.
 Events appended while the workers run are folded afterwards by an ordinary ``catch_up``.
 """
 
@@ -39,7 +40,8 @@ def default_workers(store: EventStore) -> int:
     configured = os.environ.get("STOCKMESH_REPLAY_WORKERS")
     if configured:
         return max(1, int(configured))
-    if not hasattr(store, "reopen_spec") or store.head()[0] < PARALLEL_MIN_EVENTS:
+    if (not hasattr(store, "reopen_spec") or getattr(store, "path", None) == ":memory:"
+            or store.head()[0] < PARALLEL_MIN_EVENTS):
         return 1
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -74,28 +76,30 @@ def partitions(sizes: list[tuple[str, int]], count: int) -> list[tuple[str | Non
     return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
 
 
-def fold_partition(spec: Spec, streams: tuple[str | None, str | None], upto: int, batch_size: int,
-                   report: Callable[[int], None]) -> int:
-    """Fold the events up to ``upto`` of the streams in ``streams`` (a range of ids) into the staging
-    tables of the store ``spec`` opens; ``report`` hears each batch's size. Returns the events folded."""
-    store = open_spec(spec)
+def fold_partition(source_spec: Spec, target_spec: Spec, streams: tuple[str | None, str | None], upto: int,
+                   batch_size: int, report: Callable[[int], None]) -> int:
+    """Fold the events up to ``upto`` of the streams in ``streams`` (a range of ids), read from the
+    store ``source_spec`` opens, into the staging read models of the store ``target_spec`` opens;
+    ``report`` hears each batch's size. Returns the events folded."""
+    source, target = open_spec(source_spec), open_spec(target_spec)
     try:
-        folder = ViewFolder(store, fresh=True)
+        folder = ViewFolder(target, fresh=True)
         after = total = 0
         while True:
-            rows = store.read_fold_rows(after=after, limit=batch_size, upto=upto, streams=streams)
+            rows = source.read_fold_rows(after=after, limit=batch_size, upto=upto, streams=streams)
             if not rows:
-                store.save_views(folder.flush(), after)
+                target.save_views(folder.flush(), after)
                 return total
             with gc_paused():
                 changes = folder.fold(rows)
             after = rows[-1][0]
-            store.save_views(changes, after)
+            target.save_views(changes, after)
             folder.saved(after)
             total += len(rows)
             report(len(rows))
     finally:
-        store.close()
+        source.close()
+        target.close()
 
 
 def _pump(index: int, stream: IO[str], messages: queue_module.Queue[tuple[int, str]]) -> None:
@@ -115,16 +119,17 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
 
     upto = store.head()[0]
     ranges = partitions(store.stream_sizes(), workers)
-    store.create_staging_views()
-    spec = json.dumps(store.staging_store().reopen_spec())
+    targets = store.prepare_staging(len(ranges))
+    source = json.dumps(store.reopen_spec())
     messages: queue_module.Queue[tuple[int, str]] = queue_module.Queue()
     processes: list[subprocess.Popen[str]] = []
     folded = 0
     try:
         for index, streams in enumerate(ranges):
             process = subprocess.Popen(
-                [sys.executable, "-m", "stockmesh.projections.parallel", spec, json.dumps(streams), str(upto),
-                 str(batch_size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                [sys.executable, "-m", "stockmesh.projections.parallel", source, json.dumps(targets[index].reopen_spec()),
+                 json.dumps(streams), str(upto), str(batch_size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
             processes.append(process)
             assert process.stdout is not None
             threading.Thread(target=_pump, args=(index, process.stdout, messages), daemon=True).start()
@@ -149,7 +154,7 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
             if process.poll() is None:
                 process.kill()
             process.wait()
-        store.drop_staging_views()
+        store.drop_staging()
         raise
     finally:
         for process in processes:
@@ -157,21 +162,24 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
                 if stream is not None:
                     stream.close()
     if folded != upto:
-        store.drop_staging_views()
+        store.drop_staging()
         raise LedgerError(f"replay workers folded {folded} events of {upto}")
-    store.swap_in_staging_views(upto)
+    store.swap_in_staging(upto)
     return folded + catch_up(store, progress=progress)
 
 
 def main(argv: list[str]) -> int:
-    spec_json, streams_json, upto, batch_size = argv
-    backend, args, kwargs = json.loads(spec_json)
+    source_json, target_json, streams_json, upto, batch_size = argv
     low, high = json.loads(streams_json)
+
+    def spec(text: str) -> Spec:
+        backend, args, kwargs = json.loads(text)
+        return backend, tuple(args), kwargs
 
     def report(count: int) -> None:
         print(f"P {count}", flush=True)
 
-    fold_partition((backend, tuple(args), kwargs), (low, high), int(upto), int(batch_size), report)
+    fold_partition(spec(source_json), spec(target_json), (low, high), int(upto), int(batch_size), report)
     print(f"M {_peak_rss_kib()}", flush=True)
     return 0
 

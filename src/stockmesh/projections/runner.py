@@ -46,7 +46,7 @@ def replay(store: EventStore, progress: Progress | None = None, *, workers: int 
     """Fold the whole ledger again into fresh read models; return the events folded.
 
     With ``workers`` > 1 (by default: one per core for a large ledger on SQLite or PostgreSQL, see
-    ``parallel.default_workers``) the streams are folded by that many processes into staging tables
+    ``parallel.default_workers``) the streams are folded by that many processes into staging read models
     that replace the read models at the end in one transaction; else the read models are dropped
     and refolded here, batch by batch."""
     from stockmesh.projections.parallel import default_workers, parallel_replay

@@ -87,6 +87,23 @@ class SupplyChainAgent:
         trend = float(np.mean(s.recent)) - mean if s.recent else 0.0
         return Scorecard(lane, s.receipts, mean, sd, min(s.on_time, s.in_full) / s.receipts, trend)
 
+    def supplier_scorecard(self) -> list[Scorecard]:
+        """The scorecard per source (supplier, or the DC of transfers): its lanes pooled. A lane is
+        named ``SOURCE->SITE``; ``lane`` holds the source here."""
+        pooled: dict[str, LaneStats] = {}
+        for lane, s in self.lanes.items():
+            source = lane.split("->", 1)[0]
+            into = pooled.setdefault(source, LaneStats())
+            into.receipts += s.receipts
+            into.lead_time_sum += s.lead_time_sum
+            into.lead_time_sumsq += s.lead_time_sumsq
+            into.on_time += s.on_time
+            into.in_full += s.in_full
+            into.recent.extend(s.recent)
+        agent = SupplyChainAgent(self.prior_receipts, recent=len(self.lanes) * self.recent)
+        agent.lanes = pooled
+        return agent.scorecard()
+
     def propose_expedites(self, late: Sequence[LateOrder], *, today: int, day_label: str,
                           date_of: Callable[[int], str], policy_version: str | None = None) -> list[Proposal]:
         """Reactive ``ExpeditePurchaseOrder`` proposals for the late orders worth expediting."""

@@ -70,6 +70,15 @@ def register(app: typer.Typer) -> None:
         agents = result.kpis["agents"]["total_cost"]
         table.add_row("agents cost / this", *(f"{agents / result.kpis[p]['total_cost']:.3f}" for p in policies))
         console.print(table)
+        cards = result.twin.supply.supplier_scorecard()
+        if cards:
+            scores = Table(title="Supplier scorecard (the supply-chain agent, from the ledger twin's receipts)")
+            for column in ("source", "receipts", "on time in full", "lead time (days)", "trend (days)"):
+                scores.add_column(column, justify="left" if column == "source" else "right")
+            for card in cards:
+                scores.add_row(card.lane, f"{card.receipts:,}", f"{card.on_time_in_full:.1%}",
+                               f"{card.lead_time_mean:.1f} ± {card.lead_time_sd:.1f}", f"{card.trend_days:+.1f}")
+            console.print(scores)
         stats, checks = result.twin.stats, result.checks
         console.print(f"Agents: {stats.proposals:,} proposals, {stats.approved:,} auto-approved, {stats.queued:,} "
                       f"queued for a person, {stats.superseded:,} superseded, {stats.failed:,} refused by the ledger; "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from stockmesh.agents.allocation import AllocationAgent
 from stockmesh.agents.inventory import InventoryAgent
 from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
-from stockmesh.agents.supply import SupplyChainAgent
+from stockmesh.agents.supply import LateOrder, SupplyChainAgent
 from stockmesh.domain.proposals import Proposal
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.projections.queries import positions
@@ -113,6 +114,28 @@ def test_supply_agent_learns_lead_times_and_flags_late_orders():
     assert card.receipts == 4 and card.on_time_in_full == 0.75
     late = SupplyChainAgent.late_orders(np.array([3, 10, 3]), today=6, open_qty=np.array([5, 5, 0]))
     assert late.tolist() == [0]
+    agent.observe_receipt("SUP->STORE", 9, on_time=False, in_full=True)
+    (supplier,) = agent.supplier_scorecard()
+    assert supplier.lane == "SUP" and supplier.receipts == 5 and supplier.on_time_in_full == 0.6
+    assert supplier.lead_time_mean == pytest.approx(37 / 5)
+
+
+def test_supply_agent_expedites_only_when_the_avoided_lost_sales_pay():
+    order = dict(po_id="PO-1", sku=SKU, site=STORE, supplier=SUPPLIER, lane=f"{SUPPLIER}->{STORE}", qty=60,
+                 placed_day=0, expected_day=7, on_hand=4.0, daily_demand=5.0, unit_margin=3.0, expedite_factor=0.25,
+                 extra_cost_per_unit=0.1, cost_per_shipment=5.0)
+    agent = SupplyChainAgent()
+    (proposal,) = agent.propose_expedites([LateOrder(**order)], today=10, day_label="D10", date_of=lambda d: f"day {d}")
+    # 3 days late: 3 more days expected (15 units short of 4 on hand -> 11), 1 day expedited (1 short)
+    result = proposal.provenance["result"]
+    assert result["avoided_lost_units"] == 10 and result["extra_cost"] == proposal.value == 11.0
+    assert proposal.action == "ExpeditePurchaseOrder" and proposal.tempo == "reactive"
+    assert proposal.command == {"command": "ExpeditePurchaseOrder", "po_id": "PO-1", "mode": "expedited",
+                                "expected_at": "day 11", "reason": proposal.reasons[0]}
+    assert not agent.propose_expedites([LateOrder(**{**order, "on_hand": 100.0})], today=10, day_label="D10",
+                                       date_of=str)  # stock covers the delay: nothing to gain
+    assert not agent.propose_expedites([LateOrder(**{**order, "expedite_factor": 0.0})], today=10, day_label="D10",
+                                       date_of=str)  # no expedited mode on the lane
 
 
 def test_inventory_agent_projects_stockouts_and_spikes():

@@ -102,3 +102,17 @@ def test_stock_state_template_is_the_canonical_encoding() -> None:
     lotted = StockState(on_hand=5, lots={"L2": [2, 0, None], "L1": [3, 0, "2027-01-01"]})
     assert encode_state(lotted) == codec.encode_state(lotted)
     assert encode_state(None) == "null"
+
+
+def test_a_repeated_command_that_wrote_nothing_is_a_duplicate() -> None:
+    """Re-registering a SKU identically writes no event; sending it again under the same key (a
+    retry) is a duplicate without positions, not an error (schemathesis found this one)."""
+    store = _store()
+    again = c("RegisterSku", idempotency_key="retry-1", sku="OAT-MILK-1L", unit_cost=1.2, pack_size=6)
+    (first,) = execute(store, [again])
+    assert (first.status, first.events, first.first_position) == ("applied", 0, None)
+    (second,) = execute(store, [again])
+    assert (second.status, second.first_position, second.last_position) == ("duplicate", None, None)
+    repeated = execute(store, [c("RegisterSku", idempotency_key="retry-2", sku="EGGS-6")] * 2)
+    assert [o.status for o in repeated] == ["applied", "duplicate"]
+    assert repeated[1].first_position == repeated[0].first_position is None

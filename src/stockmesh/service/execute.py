@@ -236,6 +236,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
         add_facts(facts)  # the facts given up front come first: they are what the commands follow from
         records: list[IdempotencyRecord] = []
         batch_keys: dict[str, tuple[str, int]] = {}
+        repeated: list[Outcome] = []
         for index, command in enumerate(commands):
             key = command.idempotency_key
             fingerprint = fingerprints[index]
@@ -249,7 +250,8 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                     if prior is not None:
                         outcomes.append(Outcome(index, "duplicate", prior.first_position, prior.last_position))
                     else:
-                        outcomes.append(Outcome(index, "duplicate", None, None))
+                        repeated.append(Outcome(index, "duplicate", None, None))
+                        outcomes.append(repeated[-1])
                     continue
                 plain = fold_plain_sales(command, get) if type(command) is RecordSales else None
                 decision = decide(command, get) if plain is None else []
@@ -299,11 +301,12 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                 more_facts, more_outbox = after_each(index, command, outcome)
                 add_facts(more_facts)
                 messages.extend(more_outbox)
-        for outcome in outcomes:  # a key repeated inside the batch points at its first command
-            if outcome.status == "duplicate" and outcome.first_position is None:
-                first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key][1]]
-                outcome.first_position = first_outcome.first_position
-                outcome.last_position = first_outcome.last_position
+        # a key repeated inside the batch points at its first command (a duplicate of an earlier
+        # batch already has its positions, which are None when that command wrote nothing)
+        for outcome in repeated:
+            first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key][1]]
+            outcome.first_position = first_outcome.first_position
+            outcome.last_position = first_outcome.last_position
         touched = {e[0] for e in new_events}  # e[0] is the stream id: faster than the named field
         saved: dict[str, tuple[int, str]] = {}
         for sid in touched:

@@ -30,7 +30,7 @@ def test_partitions_cover_every_event_once(sql_store) -> None:  # type: ignore[n
     head = sql_store.head()[0]
     seen: list[int] = []
     counts: list[int] = []
-    for streams in partitions(sql_store.stream_sizes(), 3):
+    for streams in partitions(sql_store.sample_stream_ids(1000), 3):
         rows = sql_store.read_fold_rows(limit=10**6, upto=head, streams=streams)
         seen.extend(r[0] for r in rows)
         counts.append(len(rows))

@@ -140,7 +140,7 @@ def test_a_fresh_folder_hands_out_stock_rows_at_flush_and_when_over_its_limit(
     expected = view_digest(store)
     store.reset_views()
     monkeypatch.setattr(ViewFolder, "KEEP_LIMIT", keep_limit)
-    for streams in partitions(store.stream_sizes(), 2):
+    for streams in partitions(store.sample_stream_ids(100), 2):
         folder = ViewFolder(store, fresh=True)
         after = 0
         while rows := store.read_fold_rows(after=after, limit=40, streams=streams):
@@ -151,16 +151,17 @@ def test_a_fresh_folder_hands_out_stock_rows_at_flush_and_when_over_its_limit(
     assert view_digest(store) == expected
 
 
-def test_partitions_split_streams_by_events_and_cover_everything() -> None:
-    sizes = [("a", 10), ("b", 10), ("c", 10), ("d", 10), ("e", 100), ("f", 1)]
-    ranges = partitions(sizes, 3)
+def test_partitions_cut_at_quantiles_of_the_sample_and_cover_everything() -> None:
+    sample = ["e"] * 50 + ["a", "b", "c", "d"] * 10 + ["f"] * 10  # e: half of the events
+    ranges = partitions(sample, 3)
     assert ranges[0][0] is None and ranges[-1][1] is None
     assert all(ranges[i][1] == ranges[i + 1][0] for i in range(len(ranges) - 1))  # contiguous
-    assert partitions(sizes, 1) == [(None, None)]
+    assert partitions(sample, 1) == [(None, None)]
     assert partitions([], 4) == [(None, None)]
-    assert len(partitions([("only", 5)], 3)) <= 2  # never an empty cut between equal bounds
+    assert partitions(["only"] * 9, 3) == [(None, None)]  # one stream: nothing to cut
+    assert partitions([str(i) for i in range(10, 90)], 4) == [(None, "30"), ("30", "50"), ("50", "70"), ("70", None)]
     for count in (2, 3, 4):
-        ranges = partitions(sizes, count)
-        owners = [[i for i, (lo, hi) in enumerate(ranges) if (lo is None or s >= lo) and (hi is None or s < hi)]
-                  for s, _ in sizes]
-        assert all(len(o) == 1 for o in owners)  # each stream in exactly one range
+        ranges = partitions(sample, count)
+        for stream in set(sample):
+            owners = [r for r in ranges if (r[0] is None or stream >= r[0]) and (r[1] is None or stream < r[1])]
+            assert len(owners) == 1  # each stream in exactly one range

@@ -121,9 +121,11 @@ class MemoryEventStore:
                         if (low is None or e.stream_id >= low) and (high is None or e.stream_id < high)]
         return [(e.position, e.stream_id, e.type, e.schema_version, e.data, e.occurred_at) for e in selected[:limit]]
 
-    def stream_sizes(self) -> list[tuple[str, int]]:
+    def sample_stream_ids(self, count: int, upto: int | None = None) -> list[str]:
         with self._lock:
-            return [(sid, version) for sid, (version, _) in self._states.items()]
+            events = self._events[:upto]
+        step = max(1, len(events) // max(1, count))
+        return [e.stream_id for e in events[step - 1::step]]
 
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         with self._lock:

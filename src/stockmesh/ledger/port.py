@@ -53,8 +53,9 @@ class EventStore(Protocol):
         as Python compares str (None: unbounded)."""
         ...
 
-    def stream_sizes(self) -> list[tuple[str, int]]:
-        """(stream_id, events in it) for every stream, in no particular order."""
+    def sample_stream_ids(self, count: int, upto: int | None = None) -> list[str]:
+        """The streams of about ``count`` events spread evenly over the ledger (up to ``upto``): a
+        stream appears about as often as its share of the events."""
         ...
 
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]: ...

@@ -59,21 +59,21 @@ def open_spec(spec: Spec) -> Any:
     raise LedgerError(f"cannot open a {backend} store in another process")
 
 
-def partitions(sizes: list[tuple[str, int]], count: int) -> list[tuple[str | None, str | None]]:
-    """``count`` ranges [low, high) of stream ids that cover every string and hold about as many
-    events each (a stream is never split; None is unbounded)."""
-    ordered = sorted(sizes)
-    total = sum(size for _, size in ordered)
+def partitions(sample: list[str], count: int) -> list[tuple[str | None, str | None]]:
+    """``count`` ranges [low, high) of stream ids (None: unbounded) that cover every string and hold
+    about as many events each, cut at quantiles of a sample of the events' streams (a stream is
+    never split, so a stream heavier than a share leaves fewer ranges)."""
+    ordered = sorted(sample)
     bounds: list[str] = []
-    running = 0
-    for stream_id, size in ordered:
-        if len(bounds) == count - 1:
-            break
-        if running >= total * (len(bounds) + 1) / count and (not bounds or stream_id > bounds[-1]):
-            bounds.append(stream_id)
-        running += size
+    for k in range(1, count):
+        cut = ordered[k * len(ordered) // count] if ordered else None
+        if cut is not None and (not bounds or cut > bounds[-1]) and cut > ordered[0]:
+            bounds.append(cut)
     edges: list[str | None] = [None, *bounds, None]
     return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+SAMPLE_EVENTS = 20_000  # events whose streams place the cuts between partitions
 
 
 def fold_partition(source_spec: Spec, target_spec: Spec, streams: tuple[str | None, str | None], upto: int,
@@ -109,7 +109,7 @@ def _pump(index: int, stream: IO[str], messages: queue_module.Queue[tuple[int, s
 
 
 def parallel_replay(store: Any, workers: int, *, progress: Progress | None = None,
-                    batch_size: int = 100_000, stats: dict[str, Any] | None = None) -> int:
+                    batch_size: int = 200_000, stats: dict[str, Any] | None = None) -> int:
     """Rebuild every read model of ``store`` with ``workers`` processes; return the events folded.
 
     The workers are fresh interpreters (``python -m stockmesh.projections.parallel``), not forks:
@@ -118,7 +118,7 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
     from stockmesh.projections.runner import catch_up
 
     upto = store.head()[0]
-    ranges = partitions(store.stream_sizes(), workers)
+    ranges = partitions(store.sample_stream_ids(SAMPLE_EVENTS, upto), workers)
     targets = store.prepare_staging(len(ranges))
     source = json.dumps(store.reopen_spec())
     messages: queue_module.Queue[tuple[int, str]] = queue_module.Queue()

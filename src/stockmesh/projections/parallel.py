@@ -86,7 +86,8 @@ def fold_partition(source_spec: Spec, target_spec: Spec, streams: tuple[str | No
         folder = ViewFolder(target, fresh=True)
         after = total = 0
         while True:
-            rows = source.read_fold_rows(after=after, limit=batch_size, upto=upto, streams=streams)
+            with gc_paused():  # reading a batch builds a few hundred thousand tuples: no cycles among them
+                rows = source.read_fold_rows(after=after, limit=batch_size, upto=upto, streams=streams)
             if not rows:
                 target.save_views(folder.flush(), after)
                 return total

@@ -28,7 +28,8 @@ def catch_up(store: EventStore, *, batch_size: int = 100_000, progress: Progress
     checkpoint = store.view_checkpoint()
     folded = 0
     while True:
-        rows = source.read_fold_rows(after=checkpoint, limit=batch_size)
+        with gc_paused():  # reading a batch builds a hundred thousand tuples: no cycles among them
+            rows = source.read_fold_rows(after=checkpoint, limit=batch_size)
         if not rows:
             return folded
         with gc_paused():

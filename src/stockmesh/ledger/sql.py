@@ -6,7 +6,7 @@ Each backend module subclasses ``SqlEventStore`` with its driver, its DDL and it
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,6 +134,22 @@ class SqlEventStore:
         marks = ", ".join([self.ph] * len(EVENT_COLUMNS))
         cur.executemany(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})", rows)
 
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in one ordinary write transaction (``begin``), committed when the block ends,
+        rolled back if it raises."""
+        with self.borrow() as conn:
+            cur = conn.cursor()
+            try:
+                self.begin(cur)
+                yield cur
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cur.close()
+
     def sql(self, statement: str) -> str:
         return statement if self.ph == "?" else statement.replace("?", self.ph)
 
@@ -250,14 +266,7 @@ class SqlEventStore:
 
     def save_views(self, changes: Mapping[str, Mapping[tuple[Any, ...], tuple[Any, ...] | None]],
                    checkpoint: int) -> None:
-        with self.borrow() as conn:
-            self._save_views(conn, changes, checkpoint)
-
-    def _save_views(self, conn: Any, changes: Mapping[str, Mapping[tuple[Any, ...], tuple[Any, ...] | None]],
-                    checkpoint: int) -> None:
-        cur = conn.cursor()
-        try:
-            self.begin(cur)
+        with self.transaction() as cur:
             for view, rows in changes.items():
                 spec = VIEWS[view]
                 upserts = [key + value for key, value in rows.items() if value is not None]
@@ -274,12 +283,6 @@ class SqlEventStore:
                         upserts)
             if not self.view_suffix:  # staging tables have no checkpoint: the swap sets the live one
                 cur.execute(self.sql("UPDATE view_checkpoint SET position = ? WHERE id = 1"), (checkpoint,))
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            cur.close()
 
     # -- staging read models (parallel replay) ----------------------------------------------------
     # Here (PostgreSQL): tables VIEW_rebuild in the same schema, shared by the workers (each writes
@@ -294,18 +297,9 @@ class SqlEventStore:
         raise NotImplementedError
 
     def _run_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        with self.borrow() as conn:
-            cur = conn.cursor()
-            try:
-                self.begin(cur)
-                for statement, params in statements:
-                    cur.execute(self.sql(statement), params)
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                cur.close()
+        with self.transaction() as cur:
+            for statement, params in statements:
+                cur.execute(self.sql(statement), params)
 
     def prepare_staging(self, workers: int) -> list[SqlEventStore]:
         """Empty staging read models for ``workers`` workers (dropping any a crashed replay left
@@ -351,19 +345,10 @@ class SqlEventStore:
 
     def outbox_update(self, seq: int, *, status: str, attempts: int, next_attempt_at: str | None = None,
                       last_error: str | None = None, delivered_at: str | None = None) -> None:
-        with self.borrow() as conn:
-            cur = conn.cursor()
-            try:
-                self.begin(cur)
-                cur.execute(self.sql("UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
-                                     "delivered_at = ? WHERE seq = ?"),
-                            (status, attempts, next_attempt_at, last_error, delivered_at, seq))
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                cur.close()
+        with self.transaction() as cur:
+            cur.execute(self.sql("UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
+                                 "delivered_at = ? WHERE seq = ?"),
+                        (status, attempts, next_attempt_at, last_error, delivered_at, seq))
 
     def begin(self, cur: Any) -> None:
         """Start an ordinary write transaction (the writer lock is not needed for read models)."""
@@ -373,22 +358,10 @@ class SqlEventStore:
         return int(rows[0][0]) if rows else 0
 
     def reset_views(self) -> None:
-        with self.borrow() as conn:
-            self._reset_views(conn)
-
-    def _reset_views(self, conn: Any) -> None:
-        cur = conn.cursor()
-        try:
-            self.begin(cur)
+        with self.transaction() as cur:
             for view in VIEWS:
                 cur.execute(f"DELETE FROM {view}{self.view_suffix}")
             cur.execute("UPDATE view_checkpoint SET position = 0 WHERE id = 1")
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            cur.close()
 
 
 def views_ddl(integer_type: str, suffix: str = "") -> list[str]:

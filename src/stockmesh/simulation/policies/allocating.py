@@ -34,6 +34,12 @@ def decision_input(decision: Decision, name: str, default: float = 0.0) -> np.nd
     return np.broadcast_to(np.asarray(value, dtype=np.float64), decision.rows.shape).astype(np.float64)
 
 
+def whole_packs(observation: Observation, rows: np.ndarray, decision: Decision) -> np.ndarray:
+    """What each row asks for, rounded up to whole packs (nothing for a negative order)."""
+    pack = observation.pack_size[rows]
+    return (np.ceil(np.maximum(decision.order_quantity, 0) / pack) * pack).astype(np.int64)
+
+
 def recent_rate(observation: Observation, rows: np.ndarray, days: int = 7) -> np.ndarray:
     """Mean daily sales over the last ``days`` days (a lower bound of demand when censored)."""
     sales, _, _ = observation.history(days, rows)
@@ -58,9 +64,7 @@ class AgentsWithAllocation:
 
     def decide(self, observation: Observation, rows: np.ndarray) -> Decision:
         decision = self.base.decide(observation, rows)
-        pack = observation.pack_size[rows]
-        wanted = (np.ceil(np.maximum(decision.order_quantity, 0) / pack) * pack).astype(np.int64)
-        return self._share(observation, rows, decision, wanted)[0]
+        return self._share(observation, rows, decision, whole_packs(observation, rows, decision))[0]
 
     def _share(self, observation: Observation, rows: np.ndarray, decision: Decision,
                wanted: np.ndarray) -> tuple[Decision, np.ndarray]:
@@ -152,9 +156,7 @@ class AgentsWithHorizonAllocation:
         if (observation.row_echelon[rows] > 0).all():
             self._remember_orders(observation, decision)
             return decision
-        pack = observation.pack_size[rows]
-        wanted = (np.ceil(np.maximum(decision.order_quantity, 0) / pack) * pack).astype(np.int64)
-        return self._share(observation, rows, decision, wanted)[0]
+        return self._share(observation, rows, decision, whole_packs(observation, rows, decision))[0]
 
     def _share(self, observation: Observation, rows: np.ndarray, decision: Decision,
                wanted: np.ndarray) -> tuple[Decision, np.ndarray]:

@@ -1,5 +1,5 @@
-"""The write path's shortcuts write exactly what the general path writes: the plain-sales fold
-(``fold_plain_sales``) and the stock-state template (``execute.encode_state``)."""
+"""The write path's shortcuts write exactly what the general path writes: the plain folds
+(``fold_plain``: sales, shipments, receipts) and the stock-state template (``execute.encode_state``)."""
 
 from __future__ import annotations
 
@@ -59,18 +59,19 @@ def _sales(store: MemoryEventStore) -> list[tuple[object, ...]]:
 def test_plain_sales_fold_writes_what_the_general_path_writes(monkeypatch: pytest.MonkeyPatch,
                                                              negative_stock: str) -> None:
     folded: list[bool] = []
-    real_fold = execute_module.fold_plain_sales
+    real_fold = execute_module.fold_plain
 
     def spy(command, get):  # type: ignore[no-untyped-def]
         result = real_fold(command, get)
-        folded.append(result is not None)
+        if command.name == "RecordSales":
+            folded.append(result is not None)
         return result
 
-    monkeypatch.setattr(execute_module, "fold_plain_sales", spy)
+    monkeypatch.setattr(execute_module, "fold_plain", spy)
     fast = _store(negative_stock)
     fast_outcomes = _run(fast, negative_stock)
     assert folded == [True, False, False, False]  # lots, a SKU twice, too many: the general path
-    monkeypatch.setattr(execute_module, "fold_plain_sales", lambda command, get: None)
+    monkeypatch.setattr(execute_module, "fold_plain", lambda command, get: None)
     general = _store(negative_stock)
     general_outcomes = _run(general, negative_stock)
     assert fast_outcomes == general_outcomes
@@ -116,3 +117,81 @@ def test_a_repeated_command_that_wrote_nothing_is_a_duplicate() -> None:
     repeated = execute(store, [c("RegisterSku", idempotency_key="retry-2", sku="EGGS-6")] * 2)
     assert [o.status for o in repeated] == ["applied", "duplicate"]
     assert repeated[1].first_position == repeated[0].first_position is None
+
+
+def _ledger(store: MemoryEventStore) -> list[tuple[object, ...]]:
+    return [(e.position, e.stream_id, e.version, e.type, e.schema_version, e.data, e.metadata)
+            for e in store.read_all()]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plain_receipts_and_shipments_write_what_the_general_path_writes(monkeypatch: pytest.MonkeyPatch,
+                                                                         seed: int) -> None:
+    """Random receipts and shipments (lots or not, more than available, reserved stock, unknown
+    SKUs and sites, sites that allow negative stock, positions never received), in batches that
+    continue or reject: the plain folds and ``decide`` give the same outcomes, ledger and states."""
+    rng = random.Random(seed)
+    sites = [STORE, "STORE-NEG"]
+    skus = [*SKUS, "NO-SUCH-SKU"]
+    batches = []
+    for b in range(25):
+        batch = []
+        for i in range(rng.randint(1, 12)):
+            sku, site = rng.choice(skus), rng.choice([*sites, "NO-SUCH-SITE"])
+            key = f"k-{b}-{i}"
+            roll = rng.random()
+            if roll < 0.45:
+                lot = {"lot": "L1", "expiry": "2027-01-01"} if rng.random() < 0.15 else {}
+                batch.append(c("ReceiveStock", idempotency_key=key, sku=sku, site=site, qty=rng.randint(1, 30),
+                               **lot))
+            elif roll < 0.9:
+                lot = {"lot": "L1"} if rng.random() < 0.1 else {}
+                batch.append(c("ShipStock", idempotency_key=key, sku=sku, site=site, qty=rng.randint(1, 40), **lot))
+            else:
+                batch.append(c("ReserveStock", idempotency_key=key, sku=sku, site=site, qty=rng.randint(1, 10),
+                               reservation_id=f"R-{b}-{i}"))
+        batches.append((batch, rng.random() < 0.5))
+
+    def run(store: MemoryEventStore) -> list[object]:
+        outcomes: list[object] = []
+        for batch, all_or_nothing in batches:
+            try:
+                done = execute(store, batch, all_or_nothing=all_or_nothing)
+                outcomes.append([(o.status, o.first_position, o.last_position, o.events,
+                                  None if o.error is None else (type(o.error).__name__, o.error.field, str(o.error)))
+                                 for o in done])
+            except BatchRejected as exc:
+                outcomes.append((exc.index, type(exc.error).__name__, exc.error.field, str(exc.error)))
+        return outcomes
+
+    setup = [network() + [c("RegisterSku", sku=sku) for sku in SKUS[1:]]
+             + [c("RegisterSite", site="STORE-NEG", kind="store", negative_stock="allow")],
+             [c("ReceiveStock", sku=sku, site=STORE, qty=20) for sku in SKUS],
+             [c("ReceiveStock", sku="EGGS-6", site=STORE, qty=5, lot="L1", expiry="2027-01-01")]]
+
+    def fresh() -> MemoryEventStore:  # the same commands, keys included, for both stores
+        store = MemoryEventStore()
+        store.init()
+        for commands in setup:
+            execute(store, commands)
+        return store
+
+    folded: list[bool] = []
+    real_fold = execute_module.fold_plain
+
+    def spy(command, get):  # type: ignore[no-untyped-def]
+        result = real_fold(command, get)
+        folded.append(result is not None)
+        return result
+
+    monkeypatch.setattr(execute_module, "fold_plain", spy)
+    fast = fresh()
+    fast_outcomes = run(fast)
+    assert any(folded) and not all(folded)  # both paths were taken
+    monkeypatch.setattr(execute_module, "fold_plain", lambda command, get: None)
+    general = fresh()
+    assert run(general) == fast_outcomes
+    assert _ledger(fast) == _ledger(general)
+    streams = [f"stock:{sku}@{site}" for sku in SKUS for site in sites]
+    with fast.write() as a, general.write() as b:
+        assert a.load_states(streams) == b.load_states(streams)

@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 
 from stockmesh.domain.bulk import gc_paused
-from stockmesh.domain.commands import Command, RecordSales
-from stockmesh.domain.decide import decide, fold_plain_sales
+from stockmesh.domain.commands import Command
+from stockmesh.domain.decide import decide, fold_plain
 from stockmesh.domain.errors import IdempotencyConflict, StockmeshError
-from stockmesh.domain.events import Event, StockShipped
+from stockmesh.domain.events import Event, StockReceived, StockShipped
 from stockmesh.domain.evolve import STATE_TYPES, evolve, stream_kind
 from stockmesh.domain.model import State, StockState
 from stockmesh.ledger import codec
@@ -120,12 +120,21 @@ def _streams_of(command: Command, out: list[str], documents_out: list[str]) -> N
         documents_out.append(stream)
 
 
-_SHIPPED, _SHIPPED_VERSION = StockShipped.type, StockShipped.schema_version
-
-
 def _shipped_json(qty: int) -> str:
     """``codec.encode_event(StockShipped(qty=qty, lots=None))``, without building the event."""
     return f'{{"qty":{qty},"lots":null}}'
+
+
+def _received_json(qty: int) -> str:
+    """``codec.encode_event(StockReceived(qty=qty))``, without building the event."""
+    return f'{{"qty":{qty},"lot":null,"expiry":null}}'
+
+
+# What ``fold_plain`` folds, written from templates: (type, schema version, payload from the qty).
+_TEMPLATES: dict[type[Event], tuple[str, int, Callable[[int], str]]] = {
+    StockShipped: (StockShipped.type, StockShipped.schema_version, _shipped_json),
+    StockReceived: (StockReceived.type, StockReceived.schema_version, _received_json),
+}
 
 
 def encode_state(state: State | None) -> str:
@@ -253,7 +262,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                         repeated.append(Outcome(index, "duplicate", None, None))
                         outcomes.append(repeated[-1])
                     continue
-                plain = fold_plain_sales(command, get) if type(command) is RecordSales else None
+                plain = fold_plain(command, get)
                 decision = decide(command, get) if plain is None else []
             except StockmeshError as exc:
                 if all_or_nothing:
@@ -281,14 +290,14 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                 new_events.append(NewEvent(stream_id, event.type, event.schema_version,
                                            dumps(event, option=orjson.OPT_SORT_KEYS).decode(), meta_text,
                                            occurred_at))
-            if plain is not None:  # sales already folded: the same events, written from a template
+            if plain is not None:  # already folded: the same events, written from a template
+                type_name, schema_version, template = _TEMPLATES[plain[0]]
                 append_event = new_events.append
-                for stream_id, qty, after in plain:
+                for stream_id, qty, after in plain[1]:
                     states[stream_id] = (states[stream_id][0] + 1, after)
-                    # _shipped_json(qty), inline: this runs once per line of every POS day
-                    append_event(NewEvent(stream_id, _SHIPPED, _SHIPPED_VERSION, f'{{"qty":{qty},"lots":null}}',
-                                          meta_text, occurred_at))
-            count = len(decision) if plain is None else len(plain)
+                    append_event(NewEvent(stream_id, type_name, schema_version, template(qty), meta_text,
+                                          occurred_at))
+            count = len(decision) if plain is None else len(plain[1])
             batch_keys[key] = (fingerprint, index)
             outcome = Outcome(index, "applied", None, None, count)
             outcomes.append(outcome)

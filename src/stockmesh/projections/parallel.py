@@ -115,26 +115,37 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
 
     The workers are fresh interpreters (``python -m stockmesh.projections.parallel``), not forks:
     nothing of this process (threads, open connections, the caller's ``__main__``) goes with them.
+    They are started first and import while this process cuts the ranges and prepares the staging
+    read models; each then reads its job (one JSON line) from its stdin.
     ``stats``, when given, receives ``worker_peak_rss_kib``: each worker's own peak RSS (VmHWM)."""
     from stockmesh.projections.runner import catch_up
 
-    upto = store.head()[0]
-    ranges = partitions(store.sample_stream_ids(SAMPLE_EVENTS, upto), workers)
-    targets = store.prepare_staging(len(ranges))
-    source = json.dumps(store.reopen_spec())
-    messages: queue_module.Queue[tuple[int, str]] = queue_module.Queue()
     processes: list[subprocess.Popen[str]] = []
+    messages: queue_module.Queue[tuple[int, str]] = queue_module.Queue()
     folded = 0
     try:
-        for index, streams in enumerate(ranges):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "stockmesh.projections.parallel", source, json.dumps(targets[index].reopen_spec()),
-                 json.dumps(streams), str(upto), str(batch_size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True)
+        for index in range(workers):
+            process = subprocess.Popen([sys.executable, "-m", "stockmesh.projections.parallel"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True)
             processes.append(process)
             assert process.stdout is not None
             threading.Thread(target=_pump, args=(index, process.stdout, messages), daemon=True).start()
-        open_outputs = len(ranges)
+        upto = store.head()[0]
+        ranges = partitions(store.sample_stream_ids(SAMPLE_EVENTS, upto), workers)
+        targets = store.prepare_staging(len(ranges))
+        source = store.reopen_spec()
+        for index, process in enumerate(processes):
+            # a range per worker; a heavy stream can leave fewer ranges than workers: the rest exit
+            job = ({"source": source, "target": targets[index].reopen_spec(), "streams": ranges[index], "upto": upto,
+                    "batch_size": batch_size} if index < len(ranges) else {})
+            assert process.stdin is not None
+            try:
+                process.stdin.write(json.dumps(job) + "\n")
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # the worker died before reading: its exit code and stderr say why, below
+        open_outputs = len(processes)
         while open_outputs:
             index, line = messages.get()
             if not line:
@@ -159,9 +170,12 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
         raise
     finally:
         for process in processes:
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None and not stream.closed:
+                    try:
+                        stream.close()
+                    except OSError:  # a worker that died early: its stdin pipe is broken
+                        pass
     if folded != upto:
         store.drop_staging()
         raise LedgerError(f"replay workers folded {folded} events of {upto}")
@@ -169,18 +183,22 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
     return folded + catch_up(store, progress=progress)
 
 
-def main(argv: list[str]) -> int:
-    source_json, target_json, streams_json, upto, batch_size = argv
-    low, high = json.loads(streams_json)
+def main() -> int:
+    """A worker: read one job (JSON) from stdin, fold it, report progress ("P n") and peak RSS ("M kib")."""
+    job = json.loads(sys.stdin.readline() or "{}")
+    if not job:
+        return 0  # more workers than ranges: nothing to do
 
-    def spec(text: str) -> Spec:
-        backend, args, kwargs = json.loads(text)
+    def spec(value: list[Any]) -> Spec:
+        backend, args, kwargs = value
         return backend, tuple(args), kwargs
 
     def report(count: int) -> None:
         print(f"P {count}", flush=True)
 
-    fold_partition(spec(source_json), spec(target_json), (low, high), int(upto), int(batch_size), report)
+    low, high = job["streams"]
+    fold_partition(spec(job["source"]), spec(job["target"]), (low, high), int(job["upto"]), int(job["batch_size"]),
+                   report)
     print(f"M {_peak_rss_kib()}", flush=True)
     return 0
 
@@ -200,4 +218,4 @@ def _peak_rss_kib() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

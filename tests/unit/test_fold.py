@@ -1,17 +1,26 @@
-"""The read-model fold: its linear fast path agrees with ``evolve`` on every event, in any batching."""
+"""The read-model fold: its fast paths (linear stock effects, document openers and counters) agree
+with ``evolve`` on every event, in any batching."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 
-from stockmesh.domain.evolve import STOCK_EVENT_TYPES
+from stockmesh.domain.events import EVENT_TYPES
+from stockmesh.domain.evolve import STATE_TYPES, STOCK_EVENT_TYPES
 from stockmesh.domain.model import StockState
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.projections import fold as fold_module
-from stockmesh.projections.fold import LINEAR_EFFECTS, ViewFolder, effect, quantities
+from stockmesh.projections.fold import (
+    DOCUMENT_COUNTERS,
+    DOCUMENT_OPENERS,
+    LINEAR_EFFECTS,
+    ViewFolder,
+    effect,
+    quantities,
+)
 from stockmesh.projections.parallel import partitions
 from stockmesh.projections.runner import catch_up, replay, view_digest
 from stockmesh.service.execute import execute
@@ -39,6 +48,45 @@ def test_linear_effects_are_evolve_on_any_amount() -> None:
             assert effect("stock:x@y", event) == tuple(expected)
             after = fold_module.evolve("stock:x@y", start, event)
             assert quantities(after) == tuple(a + b for a, b in zip(quantities(start), expected, strict=True))
+
+
+def test_document_effects_are_evolve_on_any_values() -> None:
+    """The document events the fold applies without evolve: openers build ``StateClass(**payload)``
+    and counters add to one field, exactly as evolve does, from any state."""
+    rng = random.Random(5)
+    assert set(DOCUMENT_OPENERS) == {"PurchaseOrderPlaced", "TransferDispatched", "ReservationOpened"}
+    assert set(DOCUMENT_COUNTERS) == {"PurchaseOrderReceived", "PurchaseOrderCancelled", "TransferReceived",
+                                      "TransferLost", "ReservationReleased", "ReservationFulfilled"}
+    assert "PurchaseOrderExpedited" not in DOCUMENT_OPENERS and "PurchaseOrderExpedited" not in DOCUMENT_COUNTERS
+
+    def value(name: str) -> object:
+        if name == "qty":
+            return rng.randint(1, 500)
+        return None if rng.random() < 0.3 else f"{name}-{rng.randint(1, 99)}"
+
+    for name, (_, kind, cls, names) in DOCUMENT_OPENERS.items():
+        assert STATE_TYPES[kind] is cls and names == {f.name for f in fields(EVENT_TYPES[name])}
+        for _ in range(20):
+            payload = {n: value(n) for n in names}
+            first = fold_module.evolve(f"{kind}:x", None, EVENT_TYPES[name](**payload))
+            assert cls(**payload) == first
+            payload = {n: value(n) for n in names}  # over an open document: opened afresh
+            assert cls(**payload) == fold_module.evolve(f"{kind}:x", first, EVENT_TYPES[name](**payload))
+    for name, (_, cls, amount_field, field, coefficient) in DOCUMENT_COUNTERS.items():
+        kind = next(k for k, c in STATE_TYPES.items() if c is cls)
+        event_fields = [f.name for f in fields(EVENT_TYPES[name])]
+        for _ in range(20):
+            state = cls(**{f.name: rng.randint(0, 900) if f.type == "int" else value(f.name) for f in fields(cls)})
+            event = EVENT_TYPES[name](**{n: rng.randint(-50, 500) if n == amount_field else value(n)
+                                         for n in event_fields})
+            expected = replace(state, **{field: getattr(state, field) + coefficient * getattr(event, amount_field)})
+            assert fold_module.evolve(f"{kind}:x", state, event) == expected
+
+
+def _evolve_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every event through evolve: no fast path at all."""
+    for table in ("LINEAR_EFFECTS", "DOCUMENT_OPENERS", "DOCUMENT_COUNTERS"):
+        monkeypatch.setattr(fold_module, table, {})
 
 
 def _random_ledger(store: MemoryEventStore, seed: int, commands: int = 400) -> None:
@@ -102,7 +150,7 @@ def test_fast_fold_equals_the_evolve_fold_in_any_batching(seed: int, monkeypatch
     replay(store)
     fast = view_digest(store)
 
-    monkeypatch.setattr(fold_module, "LINEAR_EFFECTS", {})  # every event through evolve
+    _evolve_only(monkeypatch)
     replay(store)
     assert view_digest(store) == fast
     monkeypatch.undo()
@@ -111,6 +159,86 @@ def test_fast_fold_equals_the_evolve_fold_in_any_batching(seed: int, monkeypatch
         store.reset_views()
         assert catch_up(store, batch_size=batch) == store.count_events()
         assert view_digest(store) == fast, batch
+
+
+def _document_ledger(store: MemoryEventStore, seed: int, commands: int = 400) -> None:
+    """Many documents: reservations fulfilled or released in parts, transfers (with and without
+    lots) received in parts or lost, purchase orders received, cancelled and expedited; some
+    commands are rejected (more than is open, an unknown document)."""
+    rng = random.Random(seed)
+    execute(store, network(negative_stock="allow") + [c("RegisterSku", sku=s, unit_cost=2.0, pack_size=1)
+                                                      for s in SKUS[1:]])
+    for sku in SKUS:
+        for site in (STORE, DC):
+            execute(store, [c("ReceiveStock", sku=sku, site=site, qty=500, lot="L1", expiry="2026-09-01"),
+                            c("ReceiveStock", sku=sku, site=site, qty=500)])
+    reservations: list[str] = []
+    transfers: list[str] = []
+    orders: list[str] = []
+    for i in range(commands):
+        sku, site = rng.choice(SKUS), rng.choice((STORE, DC))
+        day = f"2026-03-{1 + i * 27 // commands:02d}T{rng.randint(0, 23):02d}:00:00+00:00"
+        if rng.random() < 0.05:
+            day = f"2026-02-{rng.randint(1, 28):02d}T12:00:00+00:00"  # arrives late, dated earlier
+        qty = rng.choice((None, rng.randint(1, 6)))
+        u = rng.random()
+        if u < 0.2:
+            reservations.append(f"R{i}")
+            cmd = c("ReserveStock", reservation_id=f"R{i}", sku=sku, site=site, qty=rng.randint(1, 8), occurred_at=day)
+        elif u < 0.35 and reservations:
+            cmd = c(rng.choice(("FulfilReservation", "ReleaseReservation")), reservation_id=rng.choice(reservations),
+                    qty=qty, occurred_at=day)
+        elif u < 0.5:
+            transfers.append(f"T{i}")
+            extra = {"lot": "L1"} if rng.random() < 0.3 else {}
+            cmd = c("DispatchTransfer", transfer_id=f"T{i}", sku=sku, from_site=DC, to_site=STORE,
+                    qty=rng.randint(1, 10), occurred_at=day, **extra)
+        elif u < 0.65 and transfers:
+            cmd = c(rng.choice(("ReceiveTransfer", "DeclareTransferLoss")), transfer_id=rng.choice(transfers),
+                    qty=rng.randint(1, 6), occurred_at=day)
+        elif u < 0.75:
+            orders.append(f"PO{i}")
+            cmd = c("PlacePurchaseOrder", po_id=f"PO{i}", sku=sku, site=site, supplier=SUPPLIER,
+                    qty=rng.randint(10, 40), expected_at=rng.choice((None, "2026-04-01")), occurred_at=day)
+        elif u < 0.85 and orders:
+            extra = {"lot": "L2", "expiry": "2026-10-01"} if rng.random() < 0.3 else {}
+            cmd = c("ReceivePurchaseOrder", po_id=rng.choice(orders), qty=rng.randint(1, 15), occurred_at=day, **extra)
+        elif u < 0.9 and orders:
+            cmd = c("CancelPurchaseOrder", po_id=rng.choice(orders), occurred_at=day)
+        elif u < 0.95 and orders:
+            cmd = c("ExpeditePurchaseOrder", po_id=rng.choice(orders), expected_at=rng.choice((None, "2026-03-20")),
+                    occurred_at=day)
+        else:
+            cmd = c("ShipStock", sku=sku, site=site, qty=rng.randint(1, 5), occurred_at=day)
+        execute(store, [cmd], all_or_nothing=False)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_document_fast_paths_equal_the_evolve_fold_in_any_batching(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = MemoryEventStore()
+    _document_ledger(store, seed)
+    types = {e.type for e in store.read_all()}
+    assert set(DOCUMENT_OPENERS) | set(DOCUMENT_COUNTERS) | {"PurchaseOrderExpedited"} <= types
+    replay(store)
+    fast = view_digest(store)
+    _evolve_only(monkeypatch)
+    replay(store)
+    assert view_digest(store) == fast
+    monkeypatch.undo()
+    for batch in (1, 5, 64, 1000):
+        store.reset_views()
+        assert catch_up(store, batch_size=batch) == store.count_events()
+        assert view_digest(store) == fast, batch
+    store.reset_views()  # a parallel replay's folders: one partition each, batches with gaps
+    for streams in partitions(store.sample_stream_ids(100), 3):
+        folder = ViewFolder(store, fresh=True)
+        after = 0
+        while rows := store.read_fold_rows(after=after, limit=30, streams=streams):
+            store.save_views(folder.fold(rows), 0)
+            after = rows[-1][0]
+            folder.saved(after)
+        store.save_views(folder.flush(), 0)
+    assert view_digest(store) == fast
 
 
 def test_catch_up_after_more_writes_uses_kept_rows_correctly() -> None:

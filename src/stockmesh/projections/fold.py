@@ -16,13 +16,13 @@ and folds the stream's events after P whose business time lies in [T, A].
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
-from typing import Any
+from dataclasses import fields, replace
+from typing import Any, get_type_hints
 
 import orjson
 
-from stockmesh.domain.events import Event
-from stockmesh.domain.evolve import STOCK_EVENT_TYPES, evolve, stream_kind
+from stockmesh.domain.events import EVENT_TYPES, Event
+from stockmesh.domain.evolve import STATE_TYPES, STOCK_EVENT_TYPES, evolve, stream_kind
 from stockmesh.domain.model import (
     PurchaseOrderState,
     ReservationState,
@@ -86,6 +86,85 @@ def _linear_effects() -> dict[str, Linear]:
 
 
 LINEAR_EFFECTS = _linear_effects()
+
+DocumentOpener = tuple[int, str, type[Any], frozenset[str]]
+"""(schema version, stream kind, state class, event fields) of an event opening a document."""
+DocumentCounter = tuple[int, type[Any], str, str, int]
+"""(schema version, state class, amount field, state field, coefficient) of an event counting on one."""
+
+
+def _evolve_or_none(stream_id: str, state: State | None, event: Event) -> State | None:
+    try:
+        return evolve(stream_id, state, event)
+    except Exception:  # a probe the event does not apply to (another kind, a document not open yet)
+        return None
+
+
+def _state_from(cls: type[Any], payload: dict[str, Any]) -> State | None:
+    try:
+        state: State = cls(**payload)
+        return state
+    except TypeError:  # the payload has a field the state has not
+        return None
+
+
+def _only_one(found: dict[str, list[Any]]) -> dict[str, Any]:
+    return {name: entries[0] for name, entries in found.items() if len(entries) == 1}
+
+
+def _document_openers() -> dict[str, DocumentOpener]:
+    """The events after which a document's state is ``StateClass(**payload)``, whatever came
+    before (each event field copied into the state field of its name, the others at their
+    defaults). Derived from ``evolve`` like ``_linear_effects``: the formula must give evolve's
+    state for distinct values in every field (so each is copied from its namesake), for None in
+    every field, and over a document already open."""
+    found: dict[str, list[DocumentOpener]] = {}
+    for kind in DOCUMENT_KINDS:
+        stream_id, cls = f"{kind}:probe", STATE_TYPES[kind]
+        for event_cls in EVENT_TYPES.values():
+            names = [f.name for f in fields(event_cls)]
+            payloads = [{n: f"probe-{k}-{n}" for n in names} for k in (1, 2)] + [dict.fromkeys(names)]
+            state: State | None = None
+            for payload in payloads:  # the second and third over the state the first left
+                expected = _state_from(cls, payload)
+                state = _evolve_or_none(stream_id, state, event_cls(**payload))
+                if expected is None or state != expected:
+                    break
+            else:
+                found.setdefault(event_cls.type, []).append((event_cls.schema_version, kind, cls, frozenset(names)))
+    return _only_one(found)
+
+
+def _document_counters() -> dict[str, DocumentCounter]:
+    """The events that add a fixed multiple of their ``qty`` to one integer field of an open
+    document's state and change nothing else, whatever their other fields hold. Derived from
+    ``evolve`` by applying each event, with amounts 1, 2 and -3, to an open document."""
+    found: dict[str, list[DocumentCounter]] = {}
+    for kind in DOCUMENT_KINDS:
+        stream_id, cls = f"{kind}:probe", STATE_TYPES[kind]
+        hints = get_type_hints(cls)
+        base = cls(**{n: 1000 + i if hints[n] is int else f"probe-{n}" for i, n in enumerate(hints)})
+        for event_cls in EVENT_TYPES.values():
+            names = [f.name for f in fields(event_cls)]
+            if "qty" not in names:
+                continue
+            unit = _evolve_or_none(stream_id, base, event_cls(**{**dict.fromkeys(names), "qty": 1}))
+            if unit is None or type(unit) is not cls:
+                continue
+            moved = [n for n in hints if getattr(unit, n) != getattr(base, n)]
+            if len(moved) != 1 or hints[moved[0]] is not int:
+                continue
+            field = moved[0]
+            coefficient = getattr(unit, field) - getattr(base, field)
+            if all(_evolve_or_none(stream_id, base, event_cls(**{n: amount if n == "qty" else other for n in names}))
+                   == replace(base, **{field: getattr(base, field) + coefficient * amount})
+                   for amount in (1, 2, -3) for other in (None, "probe")):
+                found.setdefault(event_cls.type, []).append((event_cls.schema_version, cls, "qty", field, coefficient))
+    return _only_one(found)
+
+
+DOCUMENT_OPENERS = _document_openers()
+DOCUMENT_COUNTERS = _document_counters()
 FoldRow = tuple[int, str, str, int, str, str]
 """What a fold reads of one event: (position, stream_id, type, schema_version, data, occurred_at)."""
 
@@ -146,8 +225,10 @@ class ViewFolder:
         """Fold a batch of events (in position order) into the rows of the read models it changes.
 
         Stock events without lots whose effect is linear in one amount (receipts, sales, reserves,
-        transfers: nearly all of a ledger) add their amount to counters directly; every other
-        stock event goes through ``evolve``. Both give the same numbers by construction."""
+        transfers: nearly all of a ledger) add their amount to counters directly; the events that
+        open a document or count on one (``DOCUMENT_OPENERS``, ``DOCUMENT_COUNTERS``) build or
+        update its state directly; every other event goes through ``evolve``. Both give the same
+        rows by construction."""
         changes: Changes = {"stock_positions": {}, "lot_positions": {}, "documents": {}, "stock_snapshots": {}}
         if not rows:
             return changes
@@ -160,10 +241,15 @@ class ViewFolder:
             self._known, self._complete = {}, False
         self._known_at, self._pending_at = None, rows[-1][0]  # kept rows change from here on
         known = self._known
-        streams = {r[1] for r in rows}
-        keys_of = {sid: parse_stock_stream(sid) for sid in streams if sid.startswith("stock:")}
-        doc_streams = {sid for sid in streams if stream_kind(sid) in DOCUMENT_KINDS}
-        doc_keys = {(sid,) for sid in doc_streams}
+        keys_of: dict[str, Key] = {}
+        doc_streams: set[str] = set()
+        doc_kinds: dict[str, str] = {}
+        for sid in {r[1] for r in rows}:
+            if sid.startswith("stock:"):
+                keys_of[sid] = parse_stock_stream(sid)
+            elif (kind := stream_kind(sid)) in DOCUMENT_KINDS:
+                doc_streams.add(sid)
+                doc_kinds[sid] = kind
         by_stream: dict[str, _StockRow] = {sid: known[sid] for sid in keys_of if sid in known}
         missing = [sid for sid in keys_of if sid not in by_stream]
         loaded = ({} if self._complete or not missing
@@ -176,39 +262,42 @@ class ViewFolder:
                 lots = codec.loads(row[8]) if row[8] else {}
                 by_stream[sid] = _StockRow(list(row[:6]), bool(row[6]), lots, row[7], row[9] or 0, row[10])
         known.update(by_stream)
-        doc_rows = self.store.load_view_rows("documents", doc_keys)
-        docs: dict[Key, State] = {k: codec.decode_state(k[0], row[-1]) for k, row in doc_rows.items()}
-        opened: dict[Key, str | None] = {k: row[8] for k, row in doc_rows.items()}
+        doc_rows = self.store.load_view_rows("documents", {(sid,) for sid in doc_streams})
+        # by stream id; each state is this fold's own object (decoded or built here): updated in place
+        docs: dict[str, State] = {k[0]: codec.decode_state(k[0], row[-1]) for k, row in doc_rows.items()}
+        opened: dict[str, str | None] = {k[0]: row[8] for k, row in doc_rows.items()}
         decode = codec.decode_event
         loads = orjson.loads
         linear = LINEAR_EFFECTS
+        openers, counters = DOCUMENT_OPENERS, DOCUMENT_COUNTERS
         every = self.snapshot_every
         staged_by_stream: dict[str, set[Key]] = {}
 
         for position, stream_id, type_name, schema_version, data, occurred_at in rows:
             row = by_stream.get(stream_id)
             if row is not None:
+                delta: tuple[int, ...] | None = None
                 fast = linear.get(type_name)
                 if fast is not None and fast[0] == schema_version:
                     payload = loads(data)
                     lot_field = fast[2]
-                    if lot_field is not None:
-                        named = payload.get(lot_field)
-                        if named is not None and (named or lot_field == "lot"):
-                            fast = None  # a lot to track: the general path
+                    if lot_field is not None and (named := payload.get(lot_field)) is not None and (
+                            named or lot_field == "lot"):
+                        fast = None  # a lot to track: the general path
                 else:
                     fast = None
-                delta: tuple[int, ...] | None = None
                 if fast is not None:
-                    amount = payload[fast[1]]
+                    _, amount_field, _, first_index, first_coefficient, others = fast
+                    amount = payload[amount_field]
                     q = row.q
-                    q[fast[3]] += fast[4] * amount
-                    for index, coefficient in fast[5]:
+                    q[first_index] += first_coefficient * amount
+                    for index, coefficient in others:
                         q[index] += coefficient * amount
-                    if row.last_snapshot_at is not None and occurred_at < row.last_snapshot_at:
+                    last_snapshot_at = row.last_snapshot_at
+                    if last_snapshot_at is not None and occurred_at < last_snapshot_at:
                         vector = [0, 0, 0, 0, 0, 0]
-                        vector[fast[3]] = fast[4] * amount
-                        for index, coefficient in fast[5]:
+                        vector[first_index] = first_coefficient * amount
+                        for index, coefficient in others:
                             vector[index] = coefficient * amount
                         delta = tuple(vector)
                 else:
@@ -222,21 +311,37 @@ class ViewFolder:
                 if delta is not None:
                     self._shift_snapshots(snapshots, staged_by_stream.setdefault(stream_id, set()), stream_id,
                                           occurred_at, delta)
-                if row.last_time is None or occurred_at > row.last_time:
-                    row.last_time = occurred_at
-                row.since_snapshot += 1
-                if row.since_snapshot >= every:
-                    snapshot_key = (stream_id, row.last_time, position)
+                last_time = row.last_time
+                if last_time is None or occurred_at > last_time:
+                    row.last_time = last_time = occurred_at
+                since = row.since_snapshot + 1
+                if since >= every:
+                    snapshot_key = (stream_id, last_time, position)
                     snapshots[snapshot_key] = tuple(row.q)
                     staged_by_stream.setdefault(stream_id, set()).add(snapshot_key)
-                    row.since_snapshot = 0
-                    row.last_snapshot_at = row.last_time
-            elif stream_id in doc_streams:
-                event = decode(type_name, schema_version, data)
-                key = (stream_id,)
-                if key not in docs:
-                    opened[key] = occurred_at
-                docs[key] = evolve(stream_id, docs.get(key), event)
+                    since = 0
+                    row.last_snapshot_at = last_time
+                row.since_snapshot = since
+                continue
+            doc_kind = doc_kinds.get(stream_id)
+            if doc_kind is None:
+                continue  # no read model (SKUs, sites)
+            doc = docs.get(stream_id)
+            counter = counters.get(type_name)
+            # a state's class is its stream's kind, so the class check is the kind check
+            if counter is not None and counter[0] == schema_version and type(doc) is counter[1]:
+                name = counter[3]
+                setattr(doc, name, getattr(doc, name) + counter[4] * loads(data)[counter[2]])
+                continue
+            if doc is None:
+                opened[stream_id] = occurred_at
+            opener = openers.get(type_name)
+            if opener is not None and opener[0] == schema_version and opener[1] == doc_kind:
+                payload = loads(data)
+                if payload.keys() == opener[3]:  # exactly the event's fields (else decode tells what is wrong)
+                    docs[stream_id] = opener[2](**payload)
+                    continue
+            docs[stream_id] = evolve(stream_id, doc, decode(type_name, schema_version, data))
 
         if self.fresh and self._complete:
             # Nobody reads these rows before the swap: write each stock row once, at flush().
@@ -246,8 +351,9 @@ class ViewFolder:
                 self._unsaved.clear()
         else:
             self._emit_stock_rows(changes, by_stream, keys_of)
-        for key, doc in docs.items():
-            changes["documents"][key] = document_row(key[0], doc, opened.get(key))
+        documents = changes["documents"]
+        for sid, doc in docs.items():
+            documents[(sid,)] = document_row(sid, doc, opened.get(sid), doc_kinds[sid])
         return changes
 
     def flush(self) -> Changes:
@@ -303,15 +409,17 @@ def as_of(store: EventStore, stream_id: str, moment: str) -> tuple[int, ...] | N
     return total if seen else None
 
 
-def document_row(stream_id: str, doc: State, opened_at: str | None) -> Row:
-    kind = stream_kind(stream_id)
-    if isinstance(doc, PurchaseOrderState):
-        site, counterparty, expected = doc.site, doc.supplier, doc.expected_at
+def document_row(stream_id: str, doc: State, opened_at: str | None, kind: str | None = None) -> Row:
+    """The documents row of one document; ``kind`` is its stream's kind, when the caller knows it."""
+    if kind is None:
+        kind = stream_kind(stream_id)
+    if isinstance(doc, ReservationState):
+        site, counterparty, expected = doc.site, None, None
     elif isinstance(doc, TransferState):
         site, counterparty, expected = doc.to_site, doc.from_site, None
     else:
-        assert isinstance(doc, ReservationState)
-        site, counterparty, expected = doc.site, None, None
-    status = "open" if doc.open_qty > 0 else "closed"
-    return (kind, doc.sku, site, counterparty, doc.qty, doc.qty - doc.open_qty, status, expected, opened_at,
-            codec.encode_state(doc))
+        assert isinstance(doc, PurchaseOrderState)
+        site, counterparty, expected = doc.site, doc.supplier, doc.expected_at
+    open_qty = doc.open_qty
+    return (kind, doc.sku, site, counterparty, doc.qty, doc.qty - open_qty, "open" if open_qty > 0 else "closed",
+            expected, opened_at, codec.encode_state(doc))

@@ -89,12 +89,13 @@ def fold_partition(source_spec: Spec, target_spec: Spec, streams: tuple[str | No
             with gc_paused():  # reading a batch builds a few hundred thousand tuples: no cycles among them
                 rows = source.read_fold_rows(after=after, limit=batch_size, upto=upto, streams=streams)
             if not rows:
-                target.save_views(folder.flush(), after)
+                with gc_paused():
+                    target.save_views(folder.flush(), after)
                 return total
-            with gc_paused():
+            with gc_paused():  # and saving builds as many parameter tuples as the fold built rows
                 changes = folder.fold(rows)
-            after = rows[-1][0]
-            target.save_views(changes, after)
+                after = rows[-1][0]
+                target.save_views(changes, after)
             folder.saved(after)
             total += len(rows)
             report(len(rows))

@@ -285,9 +285,8 @@ class SqlEventStore:
                 cur.execute(self.sql("UPDATE view_checkpoint SET position = ? WHERE id = 1"), (checkpoint,))
 
     # -- staging read models (parallel replay) ----------------------------------------------------
-    # Here (PostgreSQL): tables VIEW_rebuild in the same schema, shared by the workers (each writes
-    # its own streams' rows). SQLite overrides this with a file per worker: its one write lock
-    # would make the workers wait for each other.
+    # Tables VIEW_rebuild beside the live ones, shared by the workers (each writes its own streams'
+    # rows). The backends say how they are swapped in (SQLite: rename; PostgreSQL: copy).
     def staging_store(self) -> SqlEventStore:
         """The same ledger, with read models in the staging tables (a fresh store object)."""
         raise NotImplementedError

@@ -17,7 +17,7 @@ from typing import Any
 
 from stockmesh.domain.errors import LedgerError
 from stockmesh.ledger.records import GENESIS_HASH
-from stockmesh.ledger.sql import SqlEventStore, SqlWriteSession, views_ddl
+from stockmesh.ledger.sql import STAGING_SUFFIX, SqlEventStore, SqlWriteSession, views_ddl
 from stockmesh.ledger.views import VIEWS
 
 _DDL = [
@@ -53,8 +53,9 @@ _DDL = [
 class SqliteEventStore(SqlEventStore):
     ph = "?"
     integrity_errors = (sqlite3.IntegrityError,)
-    def __init__(self, path: str, *, busy_timeout_s: float = 60.0) -> None:
+    def __init__(self, path: str, *, busy_timeout_s: float = 60.0, view_suffix: str = "") -> None:
         self.path = path
+        self.view_suffix = view_suffix
         self.url = f"sqlite:///{path}"
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
@@ -128,59 +129,45 @@ class SqliteEventStore(SqlEventStore):
         finally:
             cur.close()
 
+    # Staging read models (parallel replay): tables VIEW_rebuild in the ledger's own file, as on
+    # PostgreSQL (the base class creates and drops them). The workers' batches queue briefly for
+    # SQLite's write lock; in exchange the swap is a rename, not a copy of every row.
+    def staging_store(self) -> SqliteEventStore:
+        return SqliteEventStore(self.path, busy_timeout_s=self.busy_timeout_s, view_suffix=STAGING_SUFFIX)
+
     def _staging_paths(self) -> list[Path]:
+        """Files ``PATH.rebuild-N``: where replays before the staging tables kept their staging."""
         folder, name = Path(self.path).parent, Path(self.path).name
         return sorted(folder.glob(f"{glob.escape(name)}.rebuild-*"))
 
     def prepare_staging(self, workers: int) -> list[SqlEventStore]:
-        """One SQLite file per worker (``PATH.rebuild-N``): the workers never wait for each other's
-        write lock, and the ledger's own WAL does not carry their writes."""
-        self.drop_staging()
-        targets: list[SqlEventStore] = []
-        for index in range(workers):
-            target = SqliteEventStore(f"{self.path}.rebuild-{index}", busy_timeout_s=self.busy_timeout_s)
-            target.init()
-            target.close()
-            targets.append(target)
-        return targets
+        for path in self._staging_paths():
+            path.unlink(missing_ok=True)
+        return super().prepare_staging(workers)
 
     def drop_staging(self) -> None:
+        super().drop_staging()
         for path in self._staging_paths():
             path.unlink(missing_ok=True)
 
     def staging_left(self) -> bool:
-        return bool(self._staging_paths())
+        names = [f"{view}{STAGING_SUFFIX}" for view in VIEWS]
+        marks = ", ".join("?" * len(names))
+        rows = self._query(f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", names)
+        return bool(rows[0][0]) or bool(self._staging_paths())
 
     def swap_in_staging(self, checkpoint: int) -> None:
-        """Copy every worker file's read models over the live ones and set the checkpoint, in one
-        transaction; then delete the files."""
-        files = [p for p in self._staging_paths() if not p.name.endswith(("-wal", "-shm", "-journal"))]
-        conn = self.connection()
-        attached: list[str] = []
-        try:
-            for index, path in enumerate(files):
-                conn.execute(f"ATTACH DATABASE ? AS stage{index}", (str(path),))
-                attached.append(f"stage{index}")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for view, spec in VIEWS.items():
-                    columns = ", ".join(spec.all_columns)
-                    conn.execute(f"DELETE FROM main.{view}")
-                    for schema in attached:
-                        conn.execute(f"INSERT INTO main.{view} ({columns}) SELECT {columns} FROM {schema}.{view}")
-                conn.execute("UPDATE main.view_checkpoint SET position = ? WHERE id = 1", (checkpoint,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            for schema in attached:
-                conn.execute(f"DETACH DATABASE {schema}")
+        """Put the staging read models in place of the live ones and set the checkpoint, in one
+        transaction: readers see the old read models or the new ones, never a mix."""
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        for view in VIEWS:
+            statements += [(f"DROP TABLE {view}", ()), (f"ALTER TABLE {view}{STAGING_SUFFIX} RENAME TO {view}", ())]
+        statements.append(("UPDATE view_checkpoint SET position = ? WHERE id = 1", (checkpoint,)))
+        self._run_in_transaction(statements)
         self._committed()
-        self.drop_staging()
 
     def reopen_spec(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
-        return ("sqlite", (self.path,), {"busy_timeout_s": self.busy_timeout_s})
+        return ("sqlite", (self.path,), {"busy_timeout_s": self.busy_timeout_s, "view_suffix": self.view_suffix})
 
     @contextmanager
     def borrow(self) -> Iterator[sqlite3.Connection]:

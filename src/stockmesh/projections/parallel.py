@@ -2,14 +2,13 @@
 
 Every read model is a fold per stream (a stock position, a document), so streams can be folded
 independently. The streams are cut into ranges of stream ids holding about as many events each
-(``partitions``, from the stream versions); each worker reads the events of its range (the
-database filters them, see ``read_fold_rows(streams=...)``), folds them with the same
-``ViewFolder`` as ``catch_up``,
-and writes the rows into *staging* read models (SQLite: a file per worker; PostgreSQL: staging
-tables). When every worker has finished, one transaction copies them over the live read models and
-sets the checkpoint: until then the live read models are untouched (still consistent with their own
-checkpoint), so a crash or a kill at any point leaves them as they were, and the next replay drops
-the staging a crash left behind.
+(``partitions``, at quantiles of a sample of the events); each worker reads the events of its
+range (the database filters them, see ``read_fold_rows(streams=...)``), folds them with the same
+``ViewFolder`` as ``catch_up``, and writes the rows into *staging* read models (tables
+``VIEW_rebuild``). When every worker has finished, one transaction puts them in place of the live
+read models (SQLite renames them, PostgreSQL copies them) and sets the checkpoint: until then the
+live read models are untouched (still consistent with their own checkpoint), so a crash or a kill
+at any point leaves them as they were, and the next replay drops the staging a crash left behind.
 Events appended while the workers run are folded afterwards by an ordinary ``catch_up``.
 """
 

@@ -202,6 +202,7 @@ class ViewFolder:
     seen have no row yet and nothing is read at all."""
 
     KEEP_LIMIT = 500_000  # stock rows kept between batches, at most
+    DOCS_LIMIT = 1_000_000  # ids of the documents written so far, kept at most (~100 MB)
 
     def __init__(self, store: EventStore, snapshot_every: int = SNAPSHOT_EVERY, *, fresh: bool = False) -> None:
         self.store = store
@@ -214,12 +215,21 @@ class ViewFolder:
         self._complete = False  # the kept rows are every stock row there is
         self._pending_at: int | None = None
         self._unsaved: set[str] = set()  # fresh folders: stock rows folded but not yet handed out
+        # When the fold started from empty read models: every document row stored so far is one
+        # this folder wrote, so a document not among them has no row to read (None: not known).
+        self._docs_written: set[str] | None = None
+        self._docs_pending: set[str] = set()
 
     def saved(self, position: int) -> None:
         """The changes of the last fold, up to ``position``, are stored: its rows may be kept."""
         if self._pending_at == position:
             self._known_at = position
+            if self._docs_written is not None:
+                self._docs_written.update(self._docs_pending)
+                if len(self._docs_written) > self.DOCS_LIMIT:
+                    self._docs_written = None  # too many to keep: read them back instead
         self._pending_at = None
+        self._docs_pending = set()
 
     def fold(self, rows: Sequence[FoldRow]) -> Changes:
         """Fold a batch of events (in position order) into the rows of the read models it changes.
@@ -235,10 +245,10 @@ class ViewFolder:
         snapshots = changes["stock_snapshots"]
         first = rows[0][0]
         if first == 1 or (self.fresh and self._known_at is None and not self._known):
-            self._known, self._complete = {}, True
+            self._known, self._complete, self._docs_written = {}, True, set()
         elif (self._known_at is None or len(self._known) > self.KEEP_LIMIT
               or (not self.fresh and self._known_at != first - 1)):
-            self._known, self._complete = {}, False
+            self._known, self._complete, self._docs_written = {}, False, None
         self._known_at, self._pending_at = None, rows[-1][0]  # kept rows change from here on
         known = self._known
         keys_of: dict[str, Key] = {}
@@ -262,7 +272,9 @@ class ViewFolder:
                 lots = codec.loads(row[8]) if row[8] else {}
                 by_stream[sid] = _StockRow(list(row[:6]), bool(row[6]), lots, row[7], row[9] or 0, row[10])
         known.update(by_stream)
-        doc_rows = self.store.load_view_rows("documents", {(sid,) for sid in doc_streams})
+        written = self._docs_written
+        stored = doc_streams if written is None else doc_streams & written
+        doc_rows = self.store.load_view_rows("documents", {(sid,) for sid in stored}) if stored else {}
         # by stream id; each state is this fold's own object (decoded or built here): updated in place
         docs: dict[str, State] = {k[0]: codec.decode_state(k[0], row[-1]) for k, row in doc_rows.items()}
         opened: dict[str, str | None] = {k[0]: row[8] for k, row in doc_rows.items()}
@@ -352,6 +364,7 @@ class ViewFolder:
         else:
             self._emit_stock_rows(changes, by_stream, keys_of)
         documents = changes["documents"]
+        self._docs_pending = set(docs)
         for sid, doc in docs.items():
             documents[(sid,)] = document_row(sid, doc, opened.get(sid), doc_kinds[sid])
         return changes

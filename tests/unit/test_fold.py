@@ -147,18 +147,24 @@ def test_fast_fold_equals_the_evolve_fold_in_any_batching(seed: int, monkeypatch
     store = MemoryEventStore()
     _random_ledger(store, seed)
     assert any(e.type == "LotExpired" for e in store.read_all()) or seed != 1
+    _assert_fast_fold_equals_evolve_fold(store, monkeypatch, (1, 7, 64, 1000))
+
+
+def _assert_fast_fold_equals_evolve_fold(store: MemoryEventStore, monkeypatch: pytest.MonkeyPatch,
+                                         batches: tuple[int, ...]) -> str:
+    """Replay with the fast paths and with ``evolve`` only, then catch up in each batch size: the
+    same read models every time. Returns their digest."""
     replay(store)
     fast = view_digest(store)
-
     _evolve_only(monkeypatch)
     replay(store)
     assert view_digest(store) == fast
     monkeypatch.undo()
-
-    for batch in (1, 7, 64, 1000):
+    for batch in batches:
         store.reset_views()
         assert catch_up(store, batch_size=batch) == store.count_events()
         assert view_digest(store) == fast, batch
+    return fast
 
 
 def _document_ledger(store: MemoryEventStore, seed: int, commands: int = 400) -> None:
@@ -219,16 +225,7 @@ def test_document_fast_paths_equal_the_evolve_fold_in_any_batching(seed: int, mo
     _document_ledger(store, seed)
     types = {e.type for e in store.read_all()}
     assert set(DOCUMENT_OPENERS) | set(DOCUMENT_COUNTERS) | {"PurchaseOrderExpedited"} <= types
-    replay(store)
-    fast = view_digest(store)
-    _evolve_only(monkeypatch)
-    replay(store)
-    assert view_digest(store) == fast
-    monkeypatch.undo()
-    for batch in (1, 5, 64, 1000):
-        store.reset_views()
-        assert catch_up(store, batch_size=batch) == store.count_events()
-        assert view_digest(store) == fast, batch
+    fast = _assert_fast_fold_equals_evolve_fold(store, monkeypatch, (1, 5, 64, 1000))
     store.reset_views()  # a parallel replay's folders: one partition each, batches with gaps
     for streams in partitions(store.sample_stream_ids(100), 3):
         folder = ViewFolder(store, fresh=True)

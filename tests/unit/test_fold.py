@@ -167,6 +167,19 @@ def _assert_fast_fold_equals_evolve_fold(store: MemoryEventStore, monkeypatch: p
     return fast
 
 
+def _fold_in_partitions(store: MemoryEventStore, *, parts: int, batch: int) -> None:
+    """Fold the ledger as parallel-replay workers do: a fresh folder per partition of the streams,
+    batches with gaps, stock rows handed out at flush."""
+    for streams in partitions(store.sample_stream_ids(100), parts):
+        folder = ViewFolder(store, fresh=True)
+        after = 0
+        while rows := store.read_fold_rows(after=after, limit=batch, streams=streams):
+            store.save_views(folder.fold(rows), 0)
+            after = rows[-1][0]
+            folder.saved(after)
+        store.save_views(folder.flush(), 0)
+
+
 def _document_ledger(store: MemoryEventStore, seed: int, commands: int = 400) -> None:
     """Many documents: reservations fulfilled or released in parts, transfers (with and without
     lots) received in parts or lost, purchase orders received, cancelled and expedited; some
@@ -227,14 +240,7 @@ def test_document_fast_paths_equal_the_evolve_fold_in_any_batching(seed: int, mo
     assert set(DOCUMENT_OPENERS) | set(DOCUMENT_COUNTERS) | {"PurchaseOrderExpedited"} <= types
     fast = _assert_fast_fold_equals_evolve_fold(store, monkeypatch, (1, 5, 64, 1000))
     store.reset_views()  # a parallel replay's folders: one partition each, batches with gaps
-    for streams in partitions(store.sample_stream_ids(100), 3):
-        folder = ViewFolder(store, fresh=True)
-        after = 0
-        while rows := store.read_fold_rows(after=after, limit=30, streams=streams):
-            store.save_views(folder.fold(rows), 0)
-            after = rows[-1][0]
-            folder.saved(after)
-        store.save_views(folder.flush(), 0)
+    _fold_in_partitions(store, parts=3, batch=30)
     assert view_digest(store) == fast
 
 
@@ -265,14 +271,7 @@ def test_a_fresh_folder_hands_out_stock_rows_at_flush_and_when_over_its_limit(
     expected = view_digest(store)
     store.reset_views()
     monkeypatch.setattr(ViewFolder, "KEEP_LIMIT", keep_limit)
-    for streams in partitions(store.sample_stream_ids(100), 2):
-        folder = ViewFolder(store, fresh=True)
-        after = 0
-        while rows := store.read_fold_rows(after=after, limit=40, streams=streams):
-            store.save_views(folder.fold(rows), 0)
-            after = rows[-1][0]
-            folder.saved(after)
-        store.save_views(folder.flush(), 0)
+    _fold_in_partitions(store, parts=2, batch=40)
     assert view_digest(store) == expected
 
 

@@ -140,15 +140,17 @@ class SqliteEventStore(SqlEventStore):
         folder, name = Path(self.path).parent, Path(self.path).name
         return sorted(folder.glob(f"{glob.escape(name)}.rebuild-*"))
 
-    def prepare_staging(self, workers: int) -> list[SqlEventStore]:
+    def _remove_staging_files(self) -> None:
         for path in self._staging_paths():
             path.unlink(missing_ok=True)
+
+    def prepare_staging(self, workers: int) -> list[SqlEventStore]:
+        self._remove_staging_files()
         return super().prepare_staging(workers)
 
     def drop_staging(self) -> None:
         super().drop_staging()
-        for path in self._staging_paths():
-            path.unlink(missing_ok=True)
+        self._remove_staging_files()
 
     def staging_left(self) -> bool:
         names = [f"{view}{STAGING_SUFFIX}" for view in VIEWS]

@@ -157,10 +157,14 @@ def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, st
 
 def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: bool = True,
             metadata: Mapping[str, Any] | None = None, facts: Sequence[Fact] = (),
-            outbox: Sequence[OutboxMessage] = (), after_each: AfterEach | None = None) -> list[Outcome]:
+            outbox: Sequence[OutboxMessage] = (), after_each: AfterEach | None = None,
+            fingerprints: Callable[[], Sequence[str] | None] | None = None) -> list[Outcome]:
     """Decide and append ``commands`` in one transaction; see the module docstring.
 
-    Idempotency fingerprints are taken over the validated commands themselves. Raises
+    Idempotency fingerprints are taken over the validated commands themselves. ``fingerprints``
+    may compute them elsewhere (a big ingest has another process do it while this one decides):
+    it is called once, just before the append, and returns them in command order, or None to
+    have them computed here. Raises
     ``BatchRejected`` when ``all_or_nothing`` and any command fails.
     ``facts`` (appended before the commands' events) and ``outbox`` messages are written in the same
     transaction; ``after_each`` may add more of both for each command once its outcome is known
@@ -175,7 +179,12 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
     now = datetime.now(UTC).isoformat()
     dumps = orjson.dumps
     fingerprint_of = codec.command_fingerprint
-    fingerprints = [fingerprint_of(c) for c in commands]
+    # Until the append, a fingerprint is only needed to compare a key's two payloads; computed
+    # here when none come from elsewhere (a command's idempotency record is made at the end).
+    computed = [fingerprint_of(c) for c in commands] if fingerprints is None else None
+
+    def fingerprint_at(index: int) -> str:
+        return computed[index] if computed is not None else fingerprint_of(commands[index])
     outcomes: list[Outcome] = []
     cache = _state_cache(store)
     with gc_paused(), store.write() as session:
@@ -243,18 +252,17 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                                            fact.occurred_at or now))
 
         add_facts(facts)  # the facts given up front come first: they are what the commands follow from
-        records: list[IdempotencyRecord] = []
-        batch_keys: dict[str, tuple[str, int]] = {}
+        applied: list[tuple[str, int, int | None, int | None]] = []  # (key, index, first, last position)
+        batch_keys: dict[str, int] = {}  # key -> index of its first command in this batch
         repeated: list[Outcome] = []
         for index, command in enumerate(commands):
             key = command.idempotency_key
-            fingerprint = fingerprints[index]
             prior = seen.get(key)
             earlier = batch_keys.get(key)
             try:
                 if prior is not None or earlier is not None:
-                    prior_hash = prior.payload_hash if prior is not None else earlier[0]  # type: ignore[index]
-                    if prior_hash != fingerprint:
+                    prior_hash = prior.payload_hash if prior is not None else fingerprint_at(earlier)  # type: ignore[arg-type]
+                    if prior_hash != fingerprint_at(index):
                         raise IdempotencyConflict(key)
                     if prior is not None:
                         outcomes.append(Outcome(index, "duplicate", prior.first_position, prior.last_position))
@@ -298,14 +306,14 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                     append_event(NewEvent(stream_id, type_name, schema_version, template(qty), meta_text,
                                           occurred_at))
             count = len(decision) if plain is None else len(plain[1])
-            batch_keys[key] = (fingerprint, index)
+            batch_keys[key] = index
             outcome = Outcome(index, "applied", None, None, count)
             outcomes.append(outcome)
             # Positions follow from the head: the k-th new event (from 0) gets head + k + 1.
             first = session.head_position + start + 1 if count else None
             last = session.head_position + start + count if count else None
             outcome.first_position, outcome.last_position = first, last
-            records.append(IdempotencyRecord(key, fingerprint, first, last, now))
+            applied.append((key, index, first, last))
             if after_each is not None:
                 more_facts, more_outbox = after_each(index, command, outcome)
                 add_facts(more_facts)
@@ -313,7 +321,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
         # a key repeated inside the batch points at its first command (a duplicate of an earlier
         # batch already has its positions, which are None when that command wrote nothing)
         for outcome in repeated:
-            first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key][1]]
+            first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key]]
             outcome.first_position = first_outcome.first_position
             outcome.last_position = first_outcome.last_position
         touched = {e[0] for e in new_events}  # e[0] is the stream id: faster than the named field
@@ -322,10 +330,22 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             version, state = states[sid]
             saved[sid] = (version, encode_state(state))
         expected = {sid: loaded_versions[sid] for sid in touched}
+        records: list[IdempotencyRecord] = []
+        if applied:
+            prints = computed if computed is not None else _fingerprints_from(fingerprints, commands)
+            records = [IdempotencyRecord(key, prints[index], first, last, now) for key, index, first, last in applied]
         session.append(new_events, saved, records, expected, messages)
         end_head = session.head_position
     cache.update(start_head, end_head, states)
     return outcomes
+
+
+def _fingerprints_from(source: Callable[[], Sequence[str] | None] | None, commands: Sequence[Command]
+                       ) -> Sequence[str]:
+    given = source() if source is not None else None
+    if given is not None and len(given) == len(commands):
+        return given
+    return [codec.command_fingerprint(c) for c in commands]
 
 
 class _StateCache:

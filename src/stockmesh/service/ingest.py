@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import BatchRejected, execute
+from stockmesh.service.fingerprints import FingerprintWorker, split_lines, worth_a_worker
 
 
 @dataclass(slots=True)
@@ -45,18 +47,21 @@ def describe(error: StockmeshError) -> str:
     return f"field '{field_name}': {message}" if field_name else message
 
 
-def read_commands(path: Path) -> tuple[list[Command], list[dict[str, Any]], list[int], list[InvalidInput]]:
-    """Parse a JSON-lines file of commands. Blank lines are skipped; each error names its line."""
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
+
+
+def parse_lines(data: bytes) -> tuple[list[Command], list[dict[str, Any]], list[int], list[InvalidInput]]:
+    """Parse the bytes of a JSON-lines file of commands. Blank lines are skipped; each error names its line."""
     commands: list[Command] = []
     payloads: list[dict[str, Any]] = []
     lines: list[int] = []
     errors: list[InvalidInput] = []
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
-    with handle, gc_paused():
-        for number, raw in enumerate(handle, start=1):
+    with gc_paused():
+        for number, raw in enumerate(split_lines(data), start=1):
             if not raw.strip():
                 continue
             try:
@@ -73,16 +78,28 @@ def read_commands(path: Path) -> tuple[list[Command], list[dict[str, Any]], list
 
 
 def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = False,
-                progress: Callable[[int], None] | None = None, update_views: bool = True) -> IngestReport:
-    commands, payloads, lines, errors = read_commands(path)
-    invalid: list[tuple[int, StockmeshError]] = [(e.line or 0, e) for e in errors]
-    if invalid and not continue_on_error:
-        raise IngestRejected(invalid)
+                progress: Callable[[int], None] | None = None, update_views: bool = True,
+                fingerprint_worker: bool | None = None) -> IngestReport:
+    """``fingerprint_worker``: have a second process fingerprint the commands while this one
+    writes them (None: when the file is big enough and there is a second core)."""
+    data = read_file(path)
+    use_worker = worth_a_worker(len(data)) if fingerprint_worker is None else fingerprint_worker
+    worker = FingerprintWorker(data) if use_worker else None
     try:
-        outcomes = execute(store, commands, all_or_nothing=not continue_on_error,
-                           metadata={"source": f"ingest:{path.name}"})
-    except BatchRejected as exc:
-        raise IngestRejected([(lines[exc.index], exc.error)]) from exc
+        commands, payloads, lines, errors = parse_lines(data)
+        del data
+        invalid: list[tuple[int, StockmeshError]] = [(e.line or 0, e) for e in errors]
+        if invalid and not continue_on_error:
+            raise IngestRejected(invalid)
+        try:
+            outcomes = execute(store, commands, all_or_nothing=not continue_on_error,
+                               metadata={"source": f"ingest:{path.name}"},
+                               fingerprints=None if worker is None else partial(worker.result, commands))
+        except BatchRejected as exc:
+            raise IngestRejected([(lines[exc.index], exc.error)]) from exc
+    finally:
+        if worker is not None:
+            worker.close()
     if update_views:
         catch_up(store, progress=progress)
     report = IngestReport(rejected=invalid)

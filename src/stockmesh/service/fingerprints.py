@@ -1,0 +1,139 @@
+"""Idempotency fingerprints of a big ingest, computed by a second process.
+
+A fingerprint needs only its validated command, not the ledger, so while the ingesting process
+decides, chains and writes a file's commands one after the other, a worker on another core parses
+the same bytes and fingerprints every valid command (about a tenth of an ingest's work). The
+process that writes uses them only if they are all there and agree with its own commands on a
+sample; otherwise it computes them itself. So a worker that dies, or is not started, costs time
+and never correctness.
+
+Protocol: the worker reads the file's bytes on stdin; it writes one ASCII line with the number of
+valid commands, then their fingerprints (32 hex characters each, no separator) in file order.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+
+import orjson
+
+from stockmesh.domain.bulk import gc_paused
+from stockmesh.domain.commands import Command, parse_command
+from stockmesh.domain.errors import InvalidInput
+from stockmesh.ledger.codec import command_fingerprint
+
+WIDTH = 32  # characters per fingerprint
+MIN_BYTES = 2_000_000  # below this (~15,000 commands) starting a process costs more than it saves
+SAMPLE = 32  # fingerprints recomputed here to check that the worker's list lines up
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """The lines of a JSON-lines file as iterating over the open file gives them (split at \\n only)."""
+    return data.split(b"\n")
+
+
+def fingerprint_lines(data: bytes) -> list[str]:
+    """The fingerprints of the valid commands among ``data``'s lines, in order (invalid and blank
+    lines are skipped: the ingest reports those itself)."""
+    out: list[str] = []
+    with gc_paused():
+        for raw in split_lines(data):
+            if not raw.strip():
+                continue
+            try:
+                command = parse_command(orjson.loads(raw))
+            except (orjson.JSONDecodeError, InvalidInput):
+                continue
+            out.append(command_fingerprint(command))
+    return out
+
+
+def main() -> int:
+    prints = fingerprint_lines(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(b"%d\n" % len(prints) + "".join(prints).encode("ascii"))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def decode_answer(out: bytes, commands: Sequence[Command]) -> list[str] | None:
+    """A worker's output as the fingerprints of ``commands``, or None when it is not exactly one
+    per command or disagrees with them on a sample (the first, the last and some at random)."""
+    header, _, body = out.partition(b"\n")
+    if not header.isdigit() or int(header) != len(commands) or len(body) != WIDTH * len(commands):
+        return None
+    text = body.decode("ascii")
+    prints = [text[i:i + WIDTH] for i in range(0, len(text), WIDTH)]
+    checks = {0, len(commands) - 1, *random.sample(range(len(commands)), min(SAMPLE, len(commands)))}
+    if any(prints[i] != command_fingerprint(commands[i]) for i in checks if 0 <= i < len(commands)):
+        return None
+    return prints
+
+
+def worth_a_worker(size: int) -> bool:
+    return size >= MIN_BYTES and (os.cpu_count() or 1) > 1
+
+
+class FingerprintWorker:
+    """A worker process fingerprinting ``data``; ``result(commands)`` collects its answer."""
+
+    argv = (sys.executable, "-m", "stockmesh.service.fingerprints")
+
+    def __init__(self, data: bytes) -> None:
+        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # fed from a thread: the pipe takes 64 KiB at a time and this process has parsing to do
+        self._feeder = threading.Thread(target=self._feed, args=(self.proc, data), name="fingerprint-feed",
+                                        daemon=True)
+        self._feeder.start()
+
+    @staticmethod
+    def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+        if proc.stdin is None:
+            return
+        try:
+            proc.stdin.write(data)
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the worker is gone: result() notices and the caller computes the fingerprints
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    def result(self, commands: Sequence[Command]) -> list[str] | None:
+        """The fingerprints of ``commands`` (the file's valid commands, in order), or None when the
+        worker failed or its list does not line up with them."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        self._feeder.join()  # the worker reads all its input before it writes
+        try:
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            proc.stdout.close()
+        except OSError:
+            proc.kill()
+            return None
+        finally:
+            proc.wait()
+        return decode_answer(out, commands) if proc.returncode == 0 else None
+
+    def close(self) -> None:
+        """Stop the worker if its answer was never collected."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+            self._feeder.join()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -53,7 +53,7 @@ class MemoryWriteSession:
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
-               outbox: Sequence[OutboxMessage] = ()) -> list[tuple[Any, ...]]:
+               outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> list[tuple[Any, ...]]:
         for sid, version in expected_versions.items():
             current = (self.staged_states.get(sid) or self.store._states.get(sid) or (0, ""))[0]
             if current != version:
@@ -61,7 +61,7 @@ class MemoryWriteSession:
         for r in idempotency:
             if r.key in self.store._keys or r.key in self.staged_keys:
                 raise ConcurrencyError(f"idempotency key {r.key!r} recorded concurrently")
-        rows = seal(events, expected_versions, self.head[0], self.head[1], now_iso())
+        rows = seal(events, expected_versions, self.head[0], self.head[1], recorded_at or now_iso())
         recorded = [RecordedEvent(*row) for row in rows]
         self.staged_events.extend(recorded)
         self.staged_states.update(states)

@@ -15,7 +15,6 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -30,6 +29,7 @@ from stockmesh.domain.model import State, StockState
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxMessage
+from stockmesh.ledger.sql import now_iso
 
 
 @dataclass(slots=True)
@@ -150,6 +150,8 @@ def encode_state(state: State | None) -> str:
 
 def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
     """Canonical metadata JSON split around the command name and key, filled in per command."""
+    if not base:
+        return {}, "", ""
     extra = {k: v for k, v in base.items() if k not in ("command", "idempotency_key", "correlation_id", "actor")}
     tail = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode()[1:-1]
     return extra, ("," + tail if tail else ""), str(base.get("correlation_id") or "")
@@ -176,7 +178,6 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
     extra, extra_json, correlation = _metadata_template(base)
     if any(k < "idempotency_key" for k in extra):  # keep the JSON canonical: sorted keys only
         extra_json = ""
-    now = datetime.now(UTC).isoformat()
     dumps = orjson.dumps
     fingerprint_of = codec.command_fingerprint
     # Until the append, a fingerprint is only needed to compare a key's two payloads; computed
@@ -188,6 +189,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
     outcomes: list[Outcome] = []
     cache = _state_cache(store)
     with gc_paused(), store.write() as session:
+        now = now_iso()  # under the lock: the events' recorded_at too
         start_head = session.head_position
         warm = cache.valid_at(start_head)
         seen = session.find_idempotency([c.idempotency_key for c in commands])
@@ -334,7 +336,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
         if applied:
             prints = computed if computed is not None else _fingerprints_from(fingerprints, commands)
             records = [IdempotencyRecord(key, prints[index], first, last, now) for key, index, first, last in applied]
-        session.append(new_events, saved, records, expected, messages)
+        session.append(new_events, saved, records, expected, messages, recorded_at=now)
         end_head = session.head_position
     cache.update(start_head, end_head, states)
     return outcomes

@@ -13,9 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from stockmesh.entrypoints.cli import app
+from stockmesh.service.fingerprints import THRESHOLD_ENV
 
 BATCH = 6000
 
@@ -34,7 +36,11 @@ def count(db: Path) -> int:
         return conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
 
-def test_kill_minus_nine_during_ingest(tmp_path: Path) -> None:
+@pytest.mark.parametrize("helpers", ["in-process", "writer-process"])
+def test_kill_minus_nine_during_ingest(tmp_path: Path, helpers: str) -> None:
+    """``writer-process``: the ingest hands its SQL to a writer process and its fingerprints to a
+    worker (``ledger.writer``, ``service.fingerprints``), as a big file's ingest does; the kill
+    then lands on the parent while its writer may be mid-transaction."""
     db = tmp_path / "crash.db"
     url = f"sqlite:///{db}"
     setup = [{"command": "RegisterSku", "idempotency_key": f"sku-{i}", "sku": f"SKU-{i:03d}"} for i in range(50)]
@@ -44,18 +50,19 @@ def test_kill_minus_nine_during_ingest(tmp_path: Path) -> None:
     assert runner.invoke(app, ["ingest", str(tmp_path / "setup.jsonl"), "--db", url]).exit_code == 0
     rng = random.Random(9)
     exe = [sys.executable, "-m", "stockmesh.entrypoints.cli"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", THRESHOLD_ENV: "0" if helpers == "writer-process" else "-1"}
     # Calibrate: how long does one batch take on this machine, from process start to exit? The
     # kills are then spread over that span, so most land mid-batch however fast the machine is.
     started = time.perf_counter()
     subprocess.run([*exe, "ingest", str(batch_file(tmp_path / "calibrate.jsonl", 99)), "--db", url], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     span = time.perf_counter() - started
     killed = committed = 0
     for round_no in range(20):
         before = count(db)
         path = batch_file(tmp_path / f"batch-{round_no}.jsonl", round_no)
         proc = subprocess.Popen([*exe, "ingest", str(path), "--db", url], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                stderr=subprocess.DEVNULL, env=env)
         time.sleep(rng.uniform(0.05, 0.95) * span)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)

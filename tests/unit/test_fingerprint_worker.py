@@ -71,8 +71,8 @@ def test_ingest_with_the_worker_writes_the_same_ledger(tmp_path: Path, monkeypat
     answers: list[list[str] | None] = []
     result = FingerprintWorker.result
 
-    def spy(self: FingerprintWorker, commands: Any) -> list[str] | None:
-        answers.append(result(self, commands))
+    def spy(self: FingerprintWorker, commands: Any, wait: bool = True) -> list[str] | None:
+        answers.append(result(self, commands, wait))
         return answers[-1]
 
     monkeypatch.setattr(FingerprintWorker, "result", spy)
@@ -84,7 +84,7 @@ def test_ingest_with_the_worker_writes_the_same_ledger(tmp_path: Path, monkeypat
         handle.write("\n".join([repeat, *BAD_LINES, conflict]) + "\n")
     with_worker = _ingest(tmp_path, "worker", path, True, continue_on_error=True)
     in_process = _ingest(tmp_path, "inproc", path, False, continue_on_error=True)
-    assert len(answers) == 1 and answers[0] is not None  # the worker's fingerprints were the ones used
+    assert answers and answers[-1] is not None  # the worker's fingerprints were the ones used
     assert (with_worker.applied, with_worker.duplicates, with_worker.events) == (
         in_process.applied, in_process.duplicates, in_process.events)
     assert with_worker.duplicates == 1  # the repeated line
@@ -141,8 +141,16 @@ def test_an_answer_that_does_not_line_up_is_refused(tmp_path: Path) -> None:
 
 
 def test_only_big_files_get_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(fingerprints.THRESHOLD_ENV, raising=False)
     monkeypatch.setattr(fingerprints.os, "cpu_count", lambda: 2)
     assert not fingerprints.worth_a_worker(fingerprints.MIN_BYTES - 1)
     assert fingerprints.worth_a_worker(fingerprints.MIN_BYTES)
+    monkeypatch.setenv(fingerprints.THRESHOLD_ENV, "0")  # always
+    assert fingerprints.worth_a_worker(1)
+    monkeypatch.setenv(fingerprints.THRESHOLD_ENV, "-1")  # never
+    assert not fingerprints.worth_a_worker(10 * fingerprints.MIN_BYTES)
+    monkeypatch.setenv(fingerprints.THRESHOLD_ENV, "lots")  # not a number: the default
+    assert fingerprints.worth_a_worker(fingerprints.MIN_BYTES)
     monkeypatch.setattr(fingerprints.os, "cpu_count", lambda: 1)
+    monkeypatch.setenv(fingerprints.THRESHOLD_ENV, "0")
     assert not fingerprints.worth_a_worker(10 * fingerprints.MIN_BYTES)

@@ -15,7 +15,13 @@ def seal(events: Sequence[NewEvent], expected_versions: Mapping[str, int], head_
     """Give each event its global position, stream version, timestamp and chain hash.
 
     Returns rows in the column order of ``RecordedEvent`` (tuples: this runs per event on ingest)."""
-    versions = dict(expected_versions)
+    return seal_into(events, dict(expected_versions), head_position, head_hash, recorded_at)
+
+
+def seal_into(events: Sequence[NewEvent] | Sequence[tuple[Any, ...]], versions: dict[str, int], head_position: int,
+              head_hash: str, recorded_at: str) -> list[tuple[Any, ...]]:
+    """``seal``, counting stream versions on in ``versions`` (each stream's last version so far,
+    updated in place): a batch sealed in parts, part after part, gets the rows it would get whole."""
     position, prev_hash = head_position, head_hash
     rows: list[tuple[Any, ...]] = []
     append = rows.append

@@ -53,7 +53,7 @@ class MemoryWriteSession:
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
-               outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> list[tuple[Any, ...]]:
+               outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> None:
         for sid, version in expected_versions.items():
             current = (self.staged_states.get(sid) or self.store._states.get(sid) or (0, ""))[0]
             if current != version:
@@ -69,7 +69,6 @@ class MemoryWriteSession:
         self.staged_outbox.extend(outbox)
         if recorded:
             self.head = (recorded[-1].position, recorded[-1].hash)
-        return rows
 
 
 class MemoryEventStore:

@@ -27,12 +27,10 @@ class WriteSession(Protocol):
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
-               outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> list[tuple[Any, ...]]:
+               outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> None:
         """Append events (versions follow ``expected_versions``), save stream states, keys and
         outbox messages, all in the session's one transaction. ``recorded_at``: the time to stamp
-        on the events (default: now); the caller passes the one it took under the writer lock.
-
-        Returns the stored rows (``RecordedEvent`` column order)."""
+        on the events (default: now); the caller passes the one it took under the writer lock."""
         ...
 
 

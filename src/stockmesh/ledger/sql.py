@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from stockmesh.domain.errors import ConcurrencyError
-from stockmesh.ledger.chain import seal
+from stockmesh.ledger.chain import seal_into
 from stockmesh.ledger.records import (
     EVENT_COLUMNS,
     GENESIS_HASH,
@@ -58,6 +58,7 @@ class SqlWriteSession:
         row = self._fetchone("SELECT position, hash FROM ledger_head WHERE id = 1")
         self.head_position: int = row[0] if row else 0
         self.head_hash: str = row[1] if row else GENESIS_HASH
+        self.opened_at = self.head_position
 
     def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         self.cur.execute(self.store.sql(sql), params)
@@ -87,36 +88,58 @@ class SqlWriteSession:
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
-               outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> list[tuple[Any, ...]]:
-        rows = seal(events, expected_versions, self.head_position, self.head_hash, recorded_at or now_iso())
-        position, prev_hash = (rows[-1][0], rows[-1][-1]) if rows else (self.head_position, self.head_hash)
+               outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> None:
+        self.append_events(events, dict(expected_versions), recorded_at or now_iso())
+        self.finish(states, idempotency, outbox)
+
+    def append_events(self, events: Sequence[NewEvent] | Sequence[tuple[Any, ...]], versions: dict[str, int],
+                      recorded_at: str) -> None:
+        """Seal ``events`` onto the head and insert them (``versions``: see ``seal_into``). A batch
+        may come in parts; ``finish`` then writes the rest of it."""
+        rows = seal_into(events, versions, self.head_position, self.head_hash, recorded_at)
+        if not rows:
+            return
+        try:
+            self.store.insert_events(self.cur, rows)
+        except self.store.integrity_errors as exc:
+            raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
+        self.head_position, self.head_hash = rows[-1][0], rows[-1][-1]
+
+    def insert_keys(self, idempotency: Sequence[IdempotencyRecord] | Sequence[tuple[Any, ...]]) -> None:
+        """Record idempotency keys (a batch may give them in parts, as ``append_events`` its events)."""
+        if not idempotency:
+            return
         ph = self.store.ph
         try:
-            if rows:
-                self.store.insert_events(self.cur, rows)
+            self.cur.executemany(
+                f"INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
+                f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
+                idempotency)
+        except self.store.integrity_errors as exc:
+            raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
+
+    def finish(self, states: Mapping[str, tuple[int, str]], idempotency: Sequence[IdempotencyRecord],
+               outbox: Sequence[OutboxMessage] = ()) -> None:
+        """Save the stream states, (the rest of the) idempotency keys and outbox messages of the
+        batch, and the new head when events were appended."""
+        self.insert_keys(idempotency)
+        try:
             if states:
                 self.cur.executemany(
                     self.store.sql(
                         "INSERT INTO streams (stream_id, version, state) VALUES (?, ?, ?) "
                         "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, state = excluded.state"),
                     [(sid, v, s) for sid, (v, s) in states.items()])
-            if idempotency:
-                self.cur.executemany(
-                    f"INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
-                    f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
-                    idempotency)
             if outbox:
                 self.cur.executemany(
                     self.store.sql("INSERT INTO outbox (message_id, topic, payload, created_at, status, attempts) "
                                    "VALUES (?, ?, ?, ?, 'pending', 0) ON CONFLICT (message_id) DO NOTHING"),
                     outbox)
-            if rows:
+            if self.head_position != self.opened_at:
                 self.cur.execute(self.store.sql("UPDATE ledger_head SET position = ?, hash = ? WHERE id = 1"),
-                                 (position, prev_hash))
+                                 (self.head_position, self.head_hash))
         except self.store.integrity_errors as exc:
             raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
-        self.head_position, self.head_hash = position, prev_hash
-        return rows
 
 
 class SqlEventStore:

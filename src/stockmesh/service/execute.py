@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -27,7 +28,7 @@ from stockmesh.domain.events import Event, StockReceived, StockShipped
 from stockmesh.domain.evolve import STATE_TYPES, evolve, stream_kind
 from stockmesh.domain.model import State, StockState
 from stockmesh.ledger import codec
-from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.port import EventStore, WriteSession
 from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxMessage
 from stockmesh.ledger.sql import now_iso
 
@@ -160,13 +161,17 @@ def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, st
 def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: bool = True,
             metadata: Mapping[str, Any] | None = None, facts: Sequence[Fact] = (),
             outbox: Sequence[OutboxMessage] = (), after_each: AfterEach | None = None,
-            fingerprints: Callable[[], Sequence[str] | None] | None = None) -> list[Outcome]:
+            fingerprints: Callable[[bool], Sequence[str] | None] | None = None,
+            write: Callable[[], AbstractContextManager[WriteSession]] | None = None) -> list[Outcome]:
     """Decide and append ``commands`` in one transaction; see the module docstring.
 
     Idempotency fingerprints are taken over the validated commands themselves. ``fingerprints``
     may compute them elsewhere (a big ingest has another process do it while this one decides):
-    it is called once, just before the append, and returns them in command order, or None to
-    have them computed here. Raises
+    ``fingerprints(wait)`` returns them in command order, or None (not ready, when not ``wait``;
+    failed, when ``wait``: then they are computed here). ``write`` opens the write session instead
+    of ``store.write``; a session with a ``stream`` method (``ledger.writer``: the SQL in another
+    process) is handed the events, and the idempotency records once the fingerprints are there, in
+    parts of ``STREAM_EVERY`` events as they are decided. Raises
     ``BatchRejected`` when ``all_or_nothing`` and any command fails.
     ``facts`` (appended before the commands' events) and ``outbox`` messages are written in the same
     transaction; ``after_each`` may add more of both for each command once its outcome is known
@@ -188,7 +193,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
         return computed[index] if computed is not None else fingerprint_of(commands[index])
     outcomes: list[Outcome] = []
     cache = _state_cache(store)
-    with gc_paused(), store.write() as session:
+    with gc_paused(), (write or store.write)() as session:
         now = now_iso()  # under the lock: the events' recorded_at too
         start_head = session.head_position
         warm = cache.valid_at(start_head)
@@ -256,6 +261,21 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
         add_facts(facts)  # the facts given up front come first: they are what the commands follow from
         applied: list[tuple[str, int, int | None, int | None]] = []  # (key, index, first, last position)
         batch_keys: dict[str, int] = {}  # key -> index of its first command in this batch
+        stream = getattr(session, "stream", None)
+        stream_at = STREAM_EVERY
+        records: list[IdempotencyRecord] = []  # of the applied commands, in order, once fingerprinted
+        prints: Sequence[str] | None = computed
+
+        def add_records(wait: bool) -> None:
+            nonlocal prints
+            if prints is None and fingerprints is not None:
+                prints = fingerprints(wait)
+            if prints is None and wait:
+                prints = [fingerprint_of(c) for c in commands]
+            if prints is not None:
+                records.extend(IdempotencyRecord(key, prints[index], first, last, now)
+                               for key, index, first, last in applied[len(records):])
+
         repeated: list[Outcome] = []
         for index, command in enumerate(commands):
             key = command.idempotency_key
@@ -316,6 +336,10 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             last = session.head_position + start + count if count else None
             outcome.first_position, outcome.last_position = first, last
             applied.append((key, index, first, last))
+            if len(new_events) >= stream_at and stream is not None:
+                add_records(wait=False)
+                stream(new_events, loaded_versions, now, records)
+                stream_at = len(new_events) + STREAM_EVERY
             if after_each is not None:
                 more_facts, more_outbox = after_each(index, command, outcome)
                 add_facts(more_facts)
@@ -332,22 +356,15 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
             version, state = states[sid]
             saved[sid] = (version, encode_state(state))
         expected = {sid: loaded_versions[sid] for sid in touched}
-        records: list[IdempotencyRecord] = []
-        if applied:
-            prints = computed if computed is not None else _fingerprints_from(fingerprints, commands)
-            records = [IdempotencyRecord(key, prints[index], first, last, now) for key, index, first, last in applied]
+        if len(records) < len(applied):
+            add_records(wait=True)
         session.append(new_events, saved, records, expected, messages, recorded_at=now)
         end_head = session.head_position
     cache.update(start_head, end_head, states)
     return outcomes
 
 
-def _fingerprints_from(source: Callable[[], Sequence[str] | None] | None, commands: Sequence[Command]
-                       ) -> Sequence[str]:
-    given = source() if source is not None else None
-    if given is not None and len(given) == len(commands):
-        return given
-    return [codec.command_fingerprint(c) for c in commands]
+STREAM_EVERY = 5_000  # events per part handed to a streaming session
 
 
 class _StateCache:

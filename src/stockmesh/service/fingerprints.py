@@ -74,23 +74,39 @@ def decode_answer(out: bytes, commands: Sequence[Command]) -> list[str] | None:
     return prints
 
 
+THRESHOLD_ENV = "STOCKMESH_HELPERS_FROM_BYTES"
+
+
 def worth_a_worker(size: int) -> bool:
-    return size >= MIN_BYTES and (os.cpu_count() or 1) > 1
+    """Whether an ingest of ``size`` bytes gets helper processes (this fingerprint worker and the
+    ledger's writer process): from ``MIN_BYTES``, or from ``$STOCKMESH_HELPERS_FROM_BYTES`` (0:
+    always, negative: never), when there is a second core."""
+    try:
+        threshold = int(os.environ.get(THRESHOLD_ENV, MIN_BYTES))
+    except ValueError:
+        threshold = MIN_BYTES
+    return 0 <= threshold <= size and (os.cpu_count() or 1) > 1
 
 
 class FingerprintWorker:
-    """A worker process fingerprinting ``data``; ``result(commands)`` collects its answer."""
+    """A worker process fingerprinting ``data``; ``result(commands, wait)`` collects its answer."""
 
     argv = (sys.executable, "-m", "stockmesh.service.fingerprints")
 
     def __init__(self, data: bytes) -> None:
         self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        # fed from a thread: the pipe takes 64 KiB at a time and this process has parsing to do
+            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._output = bytearray()
+        self._answer: list[str] | None = None
+        self._decided = False
+        # Threads feed the input and drain the output: the pipes take 64 KiB at a time, and this
+        # process has parsing and deciding to do meanwhile.
         self._feeder = threading.Thread(target=self._feed, args=(self.proc, data), name="fingerprint-feed",
                                         daemon=True)
+        self._drainer = threading.Thread(target=self._drain, args=(self.proc, self._output),
+                                         name="fingerprint-drain", daemon=True)
         self._feeder.start()
+        self._drainer.start()
 
     @staticmethod
     def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
@@ -106,31 +122,42 @@ class FingerprintWorker:
             except OSError:
                 pass
 
-    def result(self, commands: Sequence[Command]) -> list[str] | None:
-        """The fingerprints of ``commands`` (the file's valid commands, in order), or None when the
-        worker failed or its list does not line up with them."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        self._feeder.join()  # the worker reads all its input before it writes
+    @staticmethod
+    def _drain(proc: subprocess.Popen[bytes], into: bytearray) -> None:
+        if proc.stdout is None:
+            return
         try:
-            assert proc.stdout is not None
-            out = proc.stdout.read()
-            proc.stdout.close()
-        except OSError:
-            proc.kill()
-            return None
+            while chunk := proc.stdout.read(1 << 20):
+                into += chunk
+        except (OSError, ValueError):
+            pass
         finally:
             proc.wait()
-        return decode_answer(out, commands) if proc.returncode == 0 else None
+
+    def result(self, commands: Sequence[Command], wait: bool = True) -> list[str] | None:
+        """The fingerprints of ``commands`` (the file's valid commands, in order); None when the
+        worker failed or its list does not line up with them, or (``wait=False``) is not done yet."""
+        if self._decided:
+            return self._answer
+        if not wait and self._drainer.is_alive():
+            return None
+        self._feeder.join()
+        self._drainer.join()
+        proc = self.proc
+        self._decided = True
+        if proc is not None and proc.returncode == 0:
+            self._answer = decode_answer(bytes(self._output), commands)
+        self._output.clear()
+        return self._answer
 
     def close(self) -> None:
-        """Stop the worker if its answer was never collected."""
+        """Stop the worker (if it is still running) and its threads."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            proc.kill()
-            proc.wait()
+            if proc.poll() is None:
+                proc.kill()
             self._feeder.join()
+            self._drainer.join()
             if proc.stdout is not None:
                 proc.stdout.close()
 

@@ -15,6 +15,7 @@ from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.writer import can_pipeline, pipelined_write
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import BatchRejected, execute
 from stockmesh.service.fingerprints import FingerprintWorker, split_lines, worth_a_worker
@@ -79,12 +80,14 @@ def parse_lines(data: bytes) -> tuple[list[Command], list[dict[str, Any]], list[
 
 def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = False,
                 progress: Callable[[int], None] | None = None, update_views: bool = True,
-                fingerprint_worker: bool | None = None) -> IngestReport:
+                fingerprint_worker: bool | None = None, writer_process: bool | None = None) -> IngestReport:
     """``fingerprint_worker``: have a second process fingerprint the commands while this one
-    writes them (None: when the file is big enough and there is a second core)."""
+    decides them; ``writer_process``: have another seal and insert them meanwhile (SQLite files,
+    ``ledger.writer``). None: each when the file is big enough and there is a second core."""
     data = read_file(path)
-    use_worker = worth_a_worker(len(data)) if fingerprint_worker is None else fingerprint_worker
-    worker = FingerprintWorker(data) if use_worker else None
+    big = worth_a_worker(len(data))
+    worker = FingerprintWorker(data) if (big if fingerprint_worker is None else fingerprint_worker) else None
+    pipelined = can_pipeline(store) and (big if writer_process is None else writer_process)
     try:
         commands, payloads, lines, errors = parse_lines(data)
         del data
@@ -94,7 +97,8 @@ def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = Fals
         try:
             outcomes = execute(store, commands, all_or_nothing=not continue_on_error,
                                metadata={"source": f"ingest:{path.name}"},
-                               fingerprints=None if worker is None else partial(worker.result, commands))
+                               fingerprints=None if worker is None else partial(worker.result, commands),
+                               write=partial(pipelined_write, store) if pipelined and can_pipeline(store) else None)
         except BatchRejected as exc:
             raise IngestRejected([(lines[exc.index], exc.error)]) from exc
     finally:

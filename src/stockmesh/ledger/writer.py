@@ -12,14 +12,15 @@ IMMEDIATE``) before anything is read; only then does the caller open a read tran
 connection, so it reads exactly the committed ledger the writer appends to, and nobody else can
 commit until the writer does. The session checks that both see the same head. If the caller fails
 or dies, the writer sees its input end without a finish and rolls back; if the writer fails or
-dies, SQLite rolls its transaction back and the caller gets the error when it finishes. Either way
-nothing of the batch is written.
+dies, SQLite rolls its transaction back and the caller gets the error at its next part or when it
+finishes. Either way nothing of the batch is written.
 
 Frames on the pipes: one tag byte, an 8-byte little-endian length, a ``marshal`` body (plain
 tuples, lists, dicts, str and int; both ends are the same interpreter).
   caller -> writer: ``O`` (path, busy timeout s): open and take the lock;
-                    ``E`` (versions of streams new to the batch, recorded_at, events): append;
-                    ``F`` (states, idempotency records, outbox): finish and commit.
+                    ``E`` (versions of streams new to the batch, recorded_at, events, idempotency
+                          records): append the events, record the keys;
+                    ``F`` (states, the remaining idempotency records, outbox): finish and commit.
   writer -> caller: ``H`` (position, hash): the head, after ``O`` and after the commit;
                     ``X`` (kind, message): failed, rolled back (kind ``integrity`` or ``ledger``).
 """

@@ -99,10 +99,8 @@ class SqlWriteSession:
         rows = seal_into(events, versions, self.head_position, self.head_hash, recorded_at)
         if not rows:
             return
-        try:
+        with self._clashes_as_concurrency():
             self.store.insert_events(self.cur, rows)
-        except self.store.integrity_errors as exc:
-            raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
         self.head_position, self.head_hash = rows[-1][0], rows[-1][-1]
 
     def insert_keys(self, idempotency: Sequence[IdempotencyRecord] | Sequence[tuple[Any, ...]]) -> None:
@@ -110,20 +108,18 @@ class SqlWriteSession:
         if not idempotency:
             return
         ph = self.store.ph
-        try:
+        with self._clashes_as_concurrency():
             self.cur.executemany(
                 f"INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
                 f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
                 idempotency)
-        except self.store.integrity_errors as exc:
-            raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
 
     def finish(self, states: Mapping[str, tuple[int, str]], idempotency: Sequence[IdempotencyRecord],
                outbox: Sequence[OutboxMessage] = ()) -> None:
         """Save the stream states, (the rest of the) idempotency keys and outbox messages of the
         batch, and the new head when events were appended."""
         self.insert_keys(idempotency)
-        try:
+        with self._clashes_as_concurrency():
             if states:
                 self.cur.executemany(
                     self.store.sql(
@@ -138,6 +134,12 @@ class SqlWriteSession:
             if self.head_position != self.opened_at:
                 self.cur.execute(self.store.sql("UPDATE ledger_head SET position = ?, hash = ? WHERE id = 1"),
                                  (self.head_position, self.head_hash))
+
+    @contextmanager
+    def _clashes_as_concurrency(self) -> Iterator[None]:
+        """A unique-key clash (stream version, idempotency key) means another writer got there first."""
+        try:
+            yield
         except self.store.integrity_errors as exc:
             raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
 

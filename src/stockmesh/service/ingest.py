@@ -87,7 +87,8 @@ def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = Fals
     data = read_file(path)
     big = worth_a_worker(len(data))
     worker = FingerprintWorker(data) if (big if fingerprint_worker is None else fingerprint_worker) else None
-    pipelined = can_pipeline(store) and (big if writer_process is None else writer_process)
+    write = (partial(pipelined_write, store)
+             if can_pipeline(store) and (big if writer_process is None else writer_process) else None)
     try:
         commands, payloads, lines, errors = parse_lines(data)
         del data
@@ -98,7 +99,7 @@ def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = Fals
             outcomes = execute(store, commands, all_or_nothing=not continue_on_error,
                                metadata={"source": f"ingest:{path.name}"},
                                fingerprints=None if worker is None else partial(worker.result, commands),
-                               write=partial(pipelined_write, store) if pipelined and can_pipeline(store) else None)
+                               write=write)
         except BatchRejected as exc:
             raise IngestRejected([(lines[exc.index], exc.error)]) from exc
     finally:

@@ -89,6 +89,16 @@ def _evolve_only(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(fold_module, table, {})
 
 
+def _pick(rng: random.Random, i: int, commands: int) -> tuple[str, str, str]:
+    """A SKU, a site and the business time of the i-th of ``commands`` random commands: March in
+    order, but one in twenty arrives late, dated in February."""
+    sku, site = rng.choice(SKUS), rng.choice((STORE, DC))
+    day = f"2026-03-{1 + i * 27 // commands:02d}T{rng.randint(0, 23):02d}:00:00+00:00"
+    if rng.random() < 0.05:
+        day = f"2026-02-{rng.randint(1, 28):02d}T12:00:00+00:00"  # arrives late, dated earlier
+    return sku, site, day
+
+
 def _random_ledger(store: MemoryEventStore, seed: int, commands: int = 400) -> None:
     """Receipts with and without lots, sales, reservations, transfers, quarantine, counts, expiry,
     negative stock (flags) and back-dated corrections, over a few positions."""
@@ -99,10 +109,7 @@ def _random_ledger(store: MemoryEventStore, seed: int, commands: int = 400) -> N
     open_reservations: list[str] = []
     open_transfers: list[str] = []
     for i in range(commands):
-        sku, site = rng.choice(SKUS), rng.choice((STORE, DC))
-        day = f"2026-03-{1 + i * 27 // commands:02d}T{rng.randint(0, 23):02d}:00:00+00:00"
-        if rng.random() < 0.05:
-            day = f"2026-02-{rng.randint(1, 28):02d}T12:00:00+00:00"  # arrives late, dated earlier
+        sku, site, day = _pick(rng, i, commands)
         u = rng.random()
         if u < 0.3:
             lot = f"L{rng.randint(1, 3)}" if rng.random() < 0.4 else None
@@ -195,10 +202,7 @@ def _document_ledger(store: MemoryEventStore, seed: int, commands: int = 400) ->
     transfers: list[str] = []
     orders: list[str] = []
     for i in range(commands):
-        sku, site = rng.choice(SKUS), rng.choice((STORE, DC))
-        day = f"2026-03-{1 + i * 27 // commands:02d}T{rng.randint(0, 23):02d}:00:00+00:00"
-        if rng.random() < 0.05:
-            day = f"2026-02-{rng.randint(1, 28):02d}T12:00:00+00:00"  # arrives late, dated earlier
+        sku, site, day = _pick(rng, i, commands)
         qty = rng.choice((None, rng.randint(1, 6)))
         u = rng.random()
         if u < 0.2:

@@ -20,37 +20,19 @@ import sys
 import threading
 from collections.abc import Sequence
 
-import orjson
-
-from stockmesh.domain.bulk import gc_paused
-from stockmesh.domain.commands import Command, parse_command
-from stockmesh.domain.errors import InvalidInput
+from stockmesh.domain.commands import Command
 from stockmesh.ledger.codec import command_fingerprint
+from stockmesh.service.command_file import parse_lines
 
 WIDTH = 32  # characters per fingerprint
 MIN_BYTES = 2_000_000  # below this (~15,000 commands) starting a process costs more than it saves
 SAMPLE = 32  # fingerprints recomputed here to check that the worker's list lines up
 
 
-def split_lines(data: bytes) -> list[bytes]:
-    """The lines of a JSON-lines file as iterating over the open file gives them (split at \\n only)."""
-    return data.split(b"\n")
-
-
 def fingerprint_lines(data: bytes) -> list[str]:
-    """The fingerprints of the valid commands among ``data``'s lines, in order (invalid and blank
-    lines are skipped: the ingest reports those itself)."""
-    out: list[str] = []
-    with gc_paused():
-        for raw in split_lines(data):
-            if not raw.strip():
-                continue
-            try:
-                command = parse_command(orjson.loads(raw))
-            except (orjson.JSONDecodeError, InvalidInput):
-                continue
-            out.append(command_fingerprint(command))
-    return out
+    """The fingerprints of the valid commands among ``data``'s lines, in order, parsed as the
+    ingest parses them (invalid and blank lines are skipped: the ingest reports those itself)."""
+    return [command_fingerprint(command) for command in parse_lines(data)[0]]
 
 
 def main() -> int:

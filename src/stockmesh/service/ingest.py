@@ -7,18 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from stockmesh.domain.bulk import gc_paused
-from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.writer import can_pipeline, pipelined_write
 from stockmesh.projections.runner import catch_up
+from stockmesh.service.command_file import parse_lines, read_file
 from stockmesh.service.execute import BatchRejected, execute
-from stockmesh.service.fingerprints import FingerprintWorker, split_lines, worth_a_worker
+from stockmesh.service.fingerprints import FingerprintWorker, worth_a_worker
+
+__all__ = ["IngestRejected", "IngestReport", "describe", "ingest_file", "parse_lines", "read_file"]
 
 
 @dataclass(slots=True)
@@ -46,36 +44,6 @@ def describe(error: StockmeshError) -> str:
     message = error.message if isinstance(error, InvalidInput) else str(error)
     field_name = getattr(error, "field", None)
     return f"field '{field_name}': {message}" if field_name else message
-
-
-def read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
-
-
-def parse_lines(data: bytes) -> tuple[list[Command], list[dict[str, Any]], list[int], list[InvalidInput]]:
-    """Parse the bytes of a JSON-lines file of commands. Blank lines are skipped; each error names its line."""
-    commands: list[Command] = []
-    payloads: list[dict[str, Any]] = []
-    lines: list[int] = []
-    errors: list[InvalidInput] = []
-    with gc_paused():
-        for number, raw in enumerate(split_lines(data), start=1):
-            if not raw.strip():
-                continue
-            try:
-                try:
-                    obj = orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    raise InvalidInput(f"malformed JSON: {exc}") from None
-                commands.append(parse_command(obj))
-                payloads.append(obj)
-                lines.append(number)
-            except InvalidInput as exc:
-                errors.append(exc.at_line(number))
-    return commands, payloads, lines, errors
 
 
 def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = False,

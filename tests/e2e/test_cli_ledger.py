@@ -108,6 +108,15 @@ BAD = [
       "qty": 1}, "field 'sku'"),
     ({"command": "ReceiveStock", "idempotency_key": "b", "sku": "OAT-MILK-1L", "site": "DC-LYON", "qty": 1,
       "approved": True}, "field 'approved'"),
+    # a key given twice: JSON parsers keep the last one, so "qty" 1 would ship 5,000 unseen
+    ('{"command": "ShipStock", "idempotency_key": "b", "sku": "OAT-MILK-1L", "site": "DC-LYON", "qty": 1, '
+     '"qty": 5000}', "field 'qty': appears more than once"),
+    ('{"command": "ShipStock", "idempotency_key": "b", "sku": "OAT-MILK-1L", "site": "DC-LYON", "qty" : 1, '
+     '"qty" : 5000}', "field 'qty': appears more than once"),
+    ('{"command": "ShipStock", "idempotency_key": "b", "sku": "OAT-MILK-1L", "site": "DC-LYON", '
+     '"actor": "a\\": b", "site": "STORE-LYON-02", "qty": 1}', "field 'site': appears more than once"),
+    ('{"command": "ShipStock", "idempotency_key": "b", "sku": "OAT-MILK-1L", "site": "DC-LYON", "qty": NaN}',
+     "malformed JSON"),
 ]
 
 
@@ -121,6 +130,22 @@ def test_bad_input_is_named_and_writes_nothing(db: str, tmp_path: Path, line, me
     assert result.exit_code == 1
     assert "line 2" in result.output and message in result.output, result.output
     assert event_count(db) == before
+
+
+def test_windows_file_with_byte_order_mark_and_crlf(db: str, tmp_path: Path) -> None:
+    """A file saved by a Windows tool: UTF-8 BOM first, CRLF line ends, a blank line at the end."""
+    lines = [{"command": "ShipStock", "idempotency_key": f"w{i}", "sku": "OAT-MILK-1L", "site": "DC-LYON",
+              "qty": 1, "actor": "a\": b"} for i in range(2)]
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(json.dumps(x).encode() for x in lines) + b"\r\n\r\n")
+    before = event_count(db)
+    result = invoke("ingest", str(path), "--db", db)
+    assert result.exit_code == 0, result.output
+    assert event_count(db) == before + 2
+    # a mark anywhere but at the start is not white space: that line is malformed
+    path.write_bytes(json.dumps(lines[0]).encode() + b"\n\xef\xbb\xbf" + json.dumps(lines[1]).encode() + b"\n")
+    result = invoke("ingest", str(path), "--db", db)
+    assert result.exit_code == 1 and "line 2" in result.output and "malformed JSON" in result.output
 
 
 def test_continue_on_error_writes_valid_lines(db: str, tmp_path: Path) -> None:

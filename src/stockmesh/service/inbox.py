@@ -19,12 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import IdempotencyConflict, InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.bus import BusMessage, Handler
+from stockmesh.service.command_file import loads_command_json
 from stockmesh.service.execute import BatchRejected, execute
 
 _KEY_MAX = 200
@@ -101,9 +100,11 @@ class Inbox:
 def decode_commands(payload: bytes) -> list[Mapping[str, Any]]:
     """A message body as command objects: ``{"commands": [...]}``, a list, or one object."""
     try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"message is not JSON: {exc}", field="payload") from None
+        body = loads_command_json(payload)
+    except InvalidInput as exc:
+        if exc.field is None:
+            raise InvalidInput(f"message is not JSON: {exc.message}", field="payload") from None
+        raise
     if isinstance(body, Mapping) and "commands" in body:
         body = body["commands"]
     if isinstance(body, Mapping):

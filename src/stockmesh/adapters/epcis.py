@@ -41,6 +41,8 @@ position holds that hash in our ledger) and changes nothing; another ledger impo
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -53,7 +55,7 @@ from urllib.parse import quote, unquote
 import orjson
 import yaml
 
-from stockmesh.domain.commands import ID_PATTERN, Command, parse_command, parse_instant
+from stockmesh.domain.commands import ID_PATTERN, MAX_QTY, Command, parse_command, parse_instant
 from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.domain.model import parse_stock_stream
 from stockmesh.ledger import codec
@@ -329,33 +331,61 @@ def event_id(event: Mapping[str, Any]) -> str:
     if isinstance(given, str) and given:
         return given
     body = {k: v for k, v in event.items() if k not in ("recordTime", "eventID")}
-    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, from a caller's dict (files never give one)
+        canonical = json.dumps(body, sort_keys=True, default=str).encode()
+    digest = hashlib.sha256(canonical).hexdigest()
     return f"hash:{digest}"
+
+
+def _member(parent: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
+    value = parent.get(name)
+    if not isinstance(value, Mapping):
+        raise InvalidInput("must be an object", field=where)
+    return value
 
 
 def iter_events(doc: Any) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
     """(index, field path, event) for a document, a query document, an event list or one event."""
     if isinstance(doc, Mapping) and doc.get("type") in ("EPCISDocument", "EPCISQueryDocument"):
-        body = doc.get("epcisBody")
-        if not isinstance(body, Mapping):
-            raise InvalidInput("missing epcisBody", field="epcisBody")
-        if "queryResults" in body:
-            events = (body.get("queryResults") or {}).get("resultsBody", {}).get("eventList")
-            base = "epcisBody.queryResults.resultsBody.eventList"
+        body = _member(doc, "epcisBody", "epcisBody")
+        if "queryResults" in body:  # a query's answer; an EPCISDocument may carry one too
+            results = _member(body, "queryResults", "epcisBody.queryResults")
+            results_body = _member(results, "resultsBody", "epcisBody.queryResults.resultsBody")
+            events, base = results_body.get("eventList", []), "epcisBody.queryResults.resultsBody.eventList"
         else:
             events, base = body.get("eventList"), "epcisBody.eventList"
         if not isinstance(events, list):
             raise InvalidInput("must be a list of events", field=base)
     elif isinstance(doc, list):
         events, base = doc, "events"
-    elif isinstance(doc, Mapping) and doc.get("type") in EVENT_TYPES:
-        events, base = [doc], "event"
+    elif isinstance(doc, Mapping) and "epcisBody" not in doc and (
+            doc.get("type") in EVENT_TYPES or (isinstance(doc.get("type"), str) and "eventTime" in doc)):
+        events, base = [doc], "event"  # one event, not wrapped (an extension type too)
+    elif isinstance(doc, Mapping) and "@graph" in doc:
+        raise InvalidInput("expanded or flattened JSON-LD (@graph) is not read; send the compacted EPCIS "
+                           "JSON form (type EPCISDocument)", field="@graph")
     else:
-        raise InvalidInput("not an EPCIS document (type EPCISDocument) nor an event", field="type")
+        raise InvalidInput("not an EPCIS document (type EPCISDocument or EPCISQueryDocument), an event "
+                           "(type and eventTime) nor a list of events", field="type")
     for i, event in enumerate(events):
         if not isinstance(event, Mapping):
             raise InvalidInput("an event must be an object", field=f"{base}[{i}]")
         yield i, f"{base}[{i}]", event
+
+
+def _listed(event: Mapping[str, Any], name: str, where: str) -> list[Mapping[str, Any]]:
+    """The objects of a list field (sourceList, bizTransactionList...); one object alone counts as a list
+    of one, as some producers write it."""
+    value = event.get(name)
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [value]
+    if not isinstance(value, list):
+        raise InvalidInput("must be a list of objects", field=f"{where}.{name}")
+    return [item for item in value if isinstance(item, Mapping)]
 
 
 class _Quantities:
@@ -411,6 +441,9 @@ class _Quantities:
                     raise InvalidInput(f"unit {uom!r} has no conversion for SKU {product.sku} in the mapping "
                                        f"(products.*.units_per)", field=f"{path}.uom")
                 qty = qty * factor
+            if not math.isfinite(qty) or qty > MAX_QTY:
+                raise InvalidInput(f"{qty:g} base units is more than one line can book (at most {MAX_QTY})",
+                                   field=f"{path}.quantity")
             units = round(qty)
             if abs(units - qty) > 1e-9:
                 raise InvalidInput(f"{qty} is not a whole number of base units", field=f"{path}.quantity")
@@ -433,9 +466,9 @@ def _site_of(mapping: EpcisMapping, event: Mapping[str, Any], where: str) -> str
     raise InvalidInput("the event moves stock but names no bizLocation or readPoint", field=f"{where}.bizLocation")
 
 
-def _our_site(mapping: EpcisMapping, event: Mapping[str, Any], list_name: str, key: str) -> str | None:
-    for item in event.get(list_name) or ():
-        if isinstance(item, Mapping) and item.get("type") in ("location", None) and isinstance(item.get(key), str):
+def _our_site(mapping: EpcisMapping, event: Mapping[str, Any], list_name: str, key: str, where: str) -> str | None:
+    for item in _listed(event, list_name, where):
+        if item.get("type") in ("location", None) and isinstance(item.get(key), str):
             site = mapping.site(item[key])
             if site is not None:
                 return site
@@ -443,7 +476,7 @@ def _our_site(mapping: EpcisMapping, event: Mapping[str, Any], list_name: str, k
 
 
 def _transfer_id(event: Mapping[str, Any], where: str) -> str:
-    items = [t for t in event.get("bizTransactionList") or () if isinstance(t, Mapping)]
+    items = _listed(event, "bizTransactionList", where)
     items.sort(key=lambda t: _TRANSFER_TYPES.index(t.get("type")) if t.get("type") in _TRANSFER_TYPES else 99)
     for item in items:
         value = item.get("bizTransaction")
@@ -473,7 +506,7 @@ def _ledger_echo(event: Mapping[str, Any], store: EventStore | None) -> bool:
     if store is None or not isinstance(marker, Mapping):
         return False
     position, digest = marker.get("position"), marker.get("hash")
-    if not isinstance(position, int) or position < 1 or not isinstance(digest, str):
+    if not isinstance(position, int) or not 1 <= position <= store.head()[0] or not isinstance(digest, str):
         return False
     found = next(iter(store.read_all(after=position - 1, limit=1)), None)
     return found is not None and found.position == position and found.hash == digest
@@ -563,8 +596,8 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
         cmds = [base(command="AdjustStock", sku=s, site=site, delta=-q, lot=lot,
                      reason=f"EPCIS {step or action}: {disposition or 'written off'}") for (s, lot), q in units]
     elif kind == "receipt":
-        source = _our_site(mapping, event, "sourceList", "source")
-        if source is not None and source != site and event.get("bizTransactionList"):
+        source = _our_site(mapping, event, "sourceList", "source", where)
+        if source is not None and source != site and _listed(event, "bizTransactionList", where):
             transfer = _transfer_id(event, where)
             cmds = [base(command="ReceiveTransfer", transfer_id=transfer, qty=sum(q for _, q in units))]
             kind = "transfer_in"
@@ -577,7 +610,7 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
                     cmds.append(base(command="QuarantineStock", sku=s, site=site, qty=q, lot=lot,
                                      reason=f"received {disposition}"))
     elif kind == "shipment":
-        destination = _our_site(mapping, event, "destinationList", "destination")
+        destination = _our_site(mapping, event, "destinationList", "destination", where)
         if destination is not None and destination != site and step == "shipping":
             transfer = _transfer_id(event, where)
             if len(qty.units) > 1:
@@ -616,7 +649,7 @@ def read_document(source: Path | str | bytes) -> Any:
         except OSError as exc:
             raise InvalidInput(f"cannot read {source}: {exc.strerror}", field="FILE") from exc
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))  # a UTF-8 byte order mark, as some editors write
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"not JSON: {exc}", field="FILE") from None
 
@@ -631,6 +664,10 @@ def plan(doc: Any, mapping: EpcisMapping, store: EventStore | None = None) -> tu
             events.append(map_event(index, where, event, mapping, store))
         except InvalidInput as exc:
             errors.append(exc)
+        except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
+            # An event of a shape the checks above did not foresee: refused by its path like any other
+            # invalid event, not a traceback (the mapping reads untrusted JSON of any shape).
+            errors.append(InvalidInput(f"cannot read this event: {type(exc).__name__}: {exc}"[:240], field=where))
     commands: list[Command] = []
     payloads: list[dict[str, Any]] = []
     for mapped in events:

@@ -1,0 +1,154 @@
+"""EPCIS documents of every shape the standard (and real producers) allow: each is read, or refused
+naming the event's path and field; never an exception of ours, never a partial write."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from stockmesh.adapters import epcis
+from stockmesh.domain.errors import InvalidInput
+from stockmesh.ledger.memory import MemoryEventStore
+from stockmesh.projections.queries import positions
+from stockmesh.projections.runner import catch_up
+from stockmesh.service.execute import execute
+from tests.support.commands import c
+from tests.unit.integration.conftest import DATA, seed_network
+
+DC_LYON = "urn:epc:id:sgln:0614141.07346.0"
+STORE_LYON = "urn:epc:id:sgln:0012345.11111.0"
+OAT_MILK = "urn:epc:idpat:sgtin:0614141.107346.*"
+MUESLI = "urn:epc:idpat:sgtin:4012345.098765.*"
+FLOUR_LOT = "urn:epc:class:lgtin:4012345.012345.L7"
+
+
+@pytest.fixture
+def mapping() -> epcis.EpcisMapping:
+    return epcis.load_mapping(DATA / "epcis_mapping.yaml")
+
+
+@pytest.fixture
+def store() -> MemoryEventStore:
+    store = MemoryEventStore()
+    seed_network(store)
+    execute(store, [c("ReceiveStock", sku="OAT-MILK-1L", site="DC-LYON", qty=10),
+                    c("ReceiveStock", sku="MUESLI-500G", site="DC-LYON", qty=10)])
+    return store
+
+
+def receiving(**fields: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "ObjectEvent", "eventTime": "2026-11-26T10:00:00.000+01:00", "eventTimeZoneOffset": "+01:00",
+        "action": "OBSERVE", "bizStep": "receiving", "disposition": "in_progress",
+        "bizLocation": {"id": DC_LYON}, "quantityList": [{"epcClass": OAT_MILK, "quantity": 5}]}
+    event.update(fields)
+    return event
+
+
+def document(*events: dict[str, Any]) -> dict[str, Any]:
+    return {"@context": [epcis.EPCIS_CONTEXT], "type": "EPCISDocument", "schemaVersion": "2.0",
+            "creationDate": "2026-11-26T10:00:00Z", "epcisBody": {"eventList": list(events)}}
+
+
+def on_hand(store: MemoryEventStore) -> dict[tuple[str, str], int]:
+    catch_up(store)
+    return {(r["sku"], r["site"]): r["on_hand"] for r in positions(store)}
+
+
+def refused(store: MemoryEventStore, doc: Any, mapping: epcis.EpcisMapping) -> InvalidInput:
+    """The document is refused with an InvalidInput (alone or in EpcisRejected), and nothing is written."""
+    head = store.head()
+    with pytest.raises((epcis.EpcisRejected, InvalidInput)) as info:
+        epcis.ingest(store, doc, mapping)
+    assert store.head() == head
+    error = info.value
+    return error.errors[0] if isinstance(error, epcis.EpcisRejected) else error
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"queryResults": None}, "epcisBody.queryResults"),
+    ({"queryResults": []}, "epcisBody.queryResults"),
+    ({"queryResults": {"queryName": "SimpleEventQuery", "resultsBody": None}}, "epcisBody.queryResults.resultsBody"),
+    ({"queryResults": {"queryName": "SimpleEventQuery", "resultsBody": {"eventList": {}}}},
+     "epcisBody.queryResults.resultsBody.eventList"),
+    ({"eventList": "none"}, "epcisBody.eventList"),
+])
+def test_a_malformed_body_is_refused_by_its_path(store, mapping, body, field) -> None:  # type: ignore[no-untyped-def]
+    doc = {"type": "EPCISQueryDocument", "schemaVersion": "2.0", "epcisBody": body}
+    assert refused(store, doc, mapping).field == field
+
+
+def test_a_query_document_and_a_bare_event_read_like_a_document(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    query = {"@context": [epcis.EPCIS_CONTEXT], "type": "EPCISQueryDocument", "schemaVersion": "2.0",
+             "creationDate": "2026-11-26T10:00:00Z",
+             "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery", "subscriptionID": "sub-7",
+                                            "resultsBody": {"eventList": [receiving(eventID="urn:uuid:q1")]}}}}
+    assert epcis.ingest(store, query, mapping).applied == 1
+    assert epcis.ingest(store, {"@context": [epcis.EPCIS_CONTEXT], **receiving(eventID="urn:uuid:q2")},
+                        mapping).applied == 1
+    assert on_hand(store)[("OAT-MILK-1L", "DC-LYON")] == 20
+    assert epcis.ingest(store, query, mapping).duplicates == 1  # the same answer again: nothing new
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"sourceList": 5}, "epcisBody.eventList[0].sourceList"),
+    ({"sourceList": [{"type": "location", "source": STORE_LYON}], "bizTransactionList": "desadv-1"},
+     "epcisBody.eventList[0].bizTransactionList"),
+    ({"bizStep": "shipping", "destinationList": True}, "epcisBody.eventList[0].destinationList"),
+])
+def test_a_list_field_of_the_wrong_type_is_refused_by_its_path(store, mapping, fields, field) -> None:  # type: ignore[no-untyped-def]
+    assert refused(store, document(receiving(**fields)), mapping).field == field
+
+
+def test_one_object_where_a_list_is_due_counts_as_a_list_of_one(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    # GS1's own rail example writes sourceList and destinationList as single objects.
+    ship = receiving(eventID="urn:uuid:s1", bizStep="shipping", disposition="in_transit",
+                     destinationList={"type": "location", "destination": STORE_LYON},
+                     bizTransactionList={"type": "desadv", "bizTransaction": "urn:epcglobal:cbv:bt:0614141073467:9"})
+    report = epcis.ingest(store, document(ship), mapping)
+    assert report.applied == 1
+    catch_up(store)
+    rows = {(r["sku"], r["site"]): r for r in positions(store)}
+    assert rows[("OAT-MILK-1L", "STORE-LYON-02")]["in_transit"] == 5  # a transfer, not a sale
+
+
+@pytest.mark.parametrize("quantity", [1e308, 1e30])
+def test_a_quantity_too_large_to_book_is_refused(store, mapping, quantity) -> None:  # type: ignore[no-untyped-def]
+    line = {"epcClass": FLOUR_LOT, "quantity": quantity, "uom": "KGM"}  # x 10 base units per KGM
+    error = refused(store, document(receiving(quantityList=[line])), mapping)
+    assert error.field == "epcisBody.eventList[0].quantityList[0].quantity"
+    assert "at most" in str(error)
+
+
+def test_an_event_without_id_and_a_huge_integer_still_has_a_stable_id() -> None:
+    event = receiving(**{"example:serial": 10**30})
+    assert epcis.event_id(event) == epcis.event_id(json.loads(json.dumps(event)))
+    assert epcis.event_id(event).startswith("hash:")
+
+
+def test_a_forged_echo_marker_past_the_head_is_not_an_echo(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    event = receiving(eventID="urn:uuid:e9", **{"stockmesh:ledgerEvent": {"position": 2**70, "hash": "x"}})
+    report = epcis.ingest(store, document(event), mapping)
+    assert report.echoes == 0 and report.applied == 1
+
+
+def test_a_byte_order_mark_is_not_an_error(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    raw = b"\xef\xbb\xbf" + json.dumps(document(receiving(eventID="urn:uuid:b1"))).encode()
+    assert epcis.ingest(store, epcis.read_document(raw), mapping).applied == 1
+
+
+def test_expanded_json_ld_is_refused_with_the_reason(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    doc = {"@context": {"@vocab": "https://ref.gs1.org/epcis/"}, "@graph": {"@id": "urn:x", "bizStep": "shipping"}}
+    error = refused(store, doc, mapping)
+    assert error.field == "@graph" and "compacted" in str(error)
+
+
+def test_an_event_of_an_unforeseen_shape_is_refused_by_its_path(store, mapping, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise TypeError("'int' object is not iterable")
+
+    monkeypatch.setattr(epcis, "_site_of", broken)  # stands for any check the mapping does not have yet
+    error = refused(store, document(receiving(eventID="urn:uuid:ok"), receiving()), mapping)
+    assert error.field == "epcisBody.eventList[0]" and "cannot read this event" in str(error)

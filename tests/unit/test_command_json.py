@@ -38,6 +38,15 @@ def test_distinct_keys_parse_as_orjson_does(text: bytes) -> None:
     assert loads_command_json(text) == orjson.loads(text)
 
 
+def test_deep_nesting_is_malformed_not_a_crash() -> None:
+    """orjson parses up to 1,024 levels, Python's json (the repeated-key check) fewer."""
+    raw = b'{"a": ' + b"[" * 1000 + b"]" * 1000 + b', "b": "x\\": y"}'
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        loads_command_json(raw)
+    commands, _, _, errors = parse_lines(raw + b"\n" + LINE)
+    assert len(commands) == 1 and [e.line for e in errors] == [1]
+
+
 def test_malformed_json_has_no_field() -> None:
     with pytest.raises(InvalidInput, match="malformed JSON") as caught:
         loads_command_json(b'{"a": NaN}')

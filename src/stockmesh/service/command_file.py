@@ -33,7 +33,10 @@ def _repeated_key(raw: bytes) -> str | None:
             seen.add(key)
         return dict(pairs)
 
-    json.loads(raw, object_pairs_hook=pairs_hook)
+    try:
+        json.loads(raw, object_pairs_hook=pairs_hook)
+    except RecursionError:  # orjson takes 1,024 levels, json fewer; no command nests like that
+        raise InvalidInput("malformed JSON: nested too deeply") from None
     return repeated[0] if repeated else None
 
 

@@ -95,9 +95,34 @@ SHIP_STEPS = frozenset({"shipping", "retail_selling"})
 WRITE_OFF_STEPS = frozenset({"destroying", "decommissioning"})
 COUNT_STEPS = frozenset({"cycle_counting", "stock_taking"})
 EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent")
-_CBV_PREFIXES = ("https://ref.gs1.org/cbv/BizStep-", "https://ref.gs1.org/cbv/Disp-",
-                 "urn:epcglobal:cbv:bizstep:", "urn:epcglobal:cbv:disp:", "https://gs1.org/voc/BizStep-",
-                 "https://gs1.org/voc/Disp-")
+
+
+def _cbv_spellings(urn: str, web: str) -> tuple[str, ...]:
+    """The prefixes a CBV word is written with besides the bare word: its CBV 1.x URN, its GS1 web URI
+    (CBV 2.0), and the compact IRIs the EPCIS 2.0 JSON-LD context allows for the latter."""
+    return (f"urn:epcglobal:cbv:{urn}:", f"https://ref.gs1.org/cbv/{web}-", f"https://gs1.org/voc/{web}-",
+            f"cbv:{web}-", f"gs1:{web}-")
+
+
+BIZSTEP_SPELLINGS = _cbv_spellings("bizstep", "BizStep")
+DISPOSITION_SPELLINGS = _cbv_spellings("disp", "Disp")
+SOURCE_DEST_SPELLINGS = _cbv_spellings("sdt", "SDT")  # sourceList / destinationList types
+BIZ_TRANSACTION_SPELLINGS = _cbv_spellings("btt", "BTT")
+
+
+def cbv_word(value: str, spellings: tuple[str, ...]) -> str:
+    """``shipping`` for ``urn:epcglobal:cbv:bizstep:shipping``, ``https://ref.gs1.org/cbv/BizStep-shipping``
+    or ``shipping``; any other URI unchanged."""
+    for prefix in spellings:
+        if value.startswith(prefix):
+            return value[len(prefix):]
+    return value
+
+
+def _type_word(item: Mapping[str, Any], spellings: tuple[str, ...]) -> str | None:
+    kind = item.get("type")
+    return cbv_word(kind, spellings) if isinstance(kind, str) else None
+
 _TRANSFER_TYPES = ("desadv", "bol", "inv", "po", "prodorder")
 _ID_BAD = re.compile(r"[^A-Za-z0-9._:/#+\-]")
 
@@ -265,7 +290,7 @@ def load_mapping(source: Path | str | Mapping[str, Any] | None) -> EpcisMapping:
         norm = key.zfill(13) if key.isdigit() and len(key) <= 13 else key
         out.locations[norm] = _identifier(value, f"locations.{key}")
     for key, value in (raw.get("bizsteps") or {}).items():
-        step = str(value)
+        step = cbv_word(str(value), BIZSTEP_SPELLINGS)
         if step != "ignore" and step not in BIZSTEPS:
             raise InvalidInput(f"must be a CBV bizStep or 'ignore', got {step!r}", field=f"bizsteps.{key}")
         out.bizsteps[str(key)] = step
@@ -307,17 +332,15 @@ class EpcisRejected(StockmeshError):
         super().__init__(f"{first}{more}; nothing written")
 
 
-def _norm_vocab(value: Any, where: str, known: frozenset[str], custom: Mapping[str, str]) -> str | None:
+def _norm_vocab(value: Any, where: str, known: frozenset[str], custom: Mapping[str, str],
+                spellings: tuple[str, ...]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise InvalidInput("must be a string", field=where)
     if value in custom:
         return custom[value]
-    for prefix in _CBV_PREFIXES:
-        if value.startswith(prefix):
-            value = value[len(prefix):]
-            break
+    value = cbv_word(value, spellings)
     if value in known or value == ADJUSTING:
         return value
     kind = where.rsplit(".", 1)[-1]
@@ -468,7 +491,7 @@ def _site_of(mapping: EpcisMapping, event: Mapping[str, Any], where: str) -> str
 
 def _our_site(mapping: EpcisMapping, event: Mapping[str, Any], list_name: str, key: str, where: str) -> str | None:
     for item in _listed(event, list_name, where):
-        if item.get("type") in ("location", None) and isinstance(item.get(key), str):
+        if _type_word(item, SOURCE_DEST_SPELLINGS) in ("location", None) and isinstance(item.get(key), str):
             site = mapping.site(item[key])
             if site is not None:
                 return site
@@ -477,7 +500,8 @@ def _our_site(mapping: EpcisMapping, event: Mapping[str, Any], list_name: str, k
 
 def _transfer_id(event: Mapping[str, Any], where: str) -> str:
     items = _listed(event, "bizTransactionList", where)
-    items.sort(key=lambda t: _TRANSFER_TYPES.index(t.get("type")) if t.get("type") in _TRANSFER_TYPES else 99)
+    rank = {kind: n for n, kind in enumerate(_TRANSFER_TYPES)}
+    items.sort(key=lambda t: rank.get(_type_word(t, BIZ_TRANSACTION_SPELLINGS) or "", 99))
     for item in items:
         value = item.get("bizTransaction")
         if not isinstance(value, str) or not value:
@@ -501,6 +525,17 @@ def _expiry(event: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _declared_in_error(event: Mapping[str, Any], where: str, eid: str) -> str:
+    declaration = event.get("errorDeclaration")
+    reason = declaration.get("reason") if isinstance(declaration, Mapping) else None
+    corrective = declaration.get("correctiveEventIDs") if isinstance(declaration, Mapping) else None
+    said = f" (reason {reason})" if isinstance(reason, str) else ""
+    fixes = (f"; its corrective events: {', '.join(str(c) for c in corrective)}"
+             if isinstance(corrective, list) and corrective else "")
+    return (f"{where}: declares event {eid} in error{said}: not applied, and an earlier import of that event "
+            f"is not reversed{fixes}")[:400]
+
+
 def _ledger_echo(event: Mapping[str, Any], store: EventStore | None) -> bool:
     marker = event.get("stockmesh:ledgerEvent")
     if store is None or not isinstance(marker, Mapping):
@@ -517,7 +552,11 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
     """Validate one event and map it to command objects (without idempotency keys)."""
     etype = event.get("type")
     if etype not in EVENT_TYPES:
-        raise InvalidInput(f"unsupported event type {etype!r}"[:120], field=f"{where}.type")
+        if isinstance(etype, str) and ":" in etype:  # EPCIS 2.0 lets a producer define event types (URIs)
+            return EpcisEvent(index, event_id(event), "observed", [],
+                              note=f"{where}: extension event type {etype!r}"[:200] + ": nothing to map; skipped")
+        raise InvalidInput(f"unsupported event type {etype!r}: not one of {', '.join(EVENT_TYPES)} nor an "
+                           f"extension type (a URI)"[:240], field=f"{where}.type")
     eid = event_id(event)
     if _ledger_echo(event, store):
         return EpcisEvent(index, eid, "echo", [], echo=True)
@@ -525,15 +564,18 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
     if not isinstance(when, str):
         raise InvalidInput("eventTime is required", field=f"{where}.eventTime")
     occurred_at = parse_instant(f"{where}.eventTime", when)
+    # Events that never move stock are not held to our vocabulary: a custom bizStep there harms nothing.
+    if "errorDeclaration" in event:
+        return EpcisEvent(index, eid, "declared_in_error", [], note=_declared_in_error(event, where, eid))
+    if etype == "AssociationEvent":
+        return EpcisEvent(index, eid, "observed", [])
     action = event.get("action")
     if etype != "TransformationEvent" and action not in ("ADD", "OBSERVE", "DELETE"):
         raise InvalidInput(f"must be ADD, OBSERVE or DELETE, got {action!r}"[:120], field=f"{where}.action")
-    step = _norm_vocab(event.get("bizStep"), f"{where}.bizStep", BIZSTEPS, mapping.bizsteps)
-    disposition = _norm_vocab(event.get("disposition"), f"{where}.disposition", DISPOSITIONS, {})
-    if "errorDeclaration" in event:
-        return EpcisEvent(index, eid, "declared_in_error", [],
-                          note=f"{where}: carries an errorDeclaration; not applied")
-    if step == "ignore" or etype == "AssociationEvent":
+    step = _norm_vocab(event.get("bizStep"), f"{where}.bizStep", BIZSTEPS, mapping.bizsteps, BIZSTEP_SPELLINGS)
+    disposition = _norm_vocab(event.get("disposition"), f"{where}.disposition", DISPOSITIONS, {},
+                              DISPOSITION_SPELLINGS)
+    if step == "ignore":
         return EpcisEvent(index, eid, "observed", [])
 
     def base(**fields: Any) -> dict[str, Any]:

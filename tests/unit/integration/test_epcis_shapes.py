@@ -152,3 +152,65 @@ def test_an_event_of_an_unforeseen_shape_is_refused_by_its_path(store, mapping, 
     monkeypatch.setattr(epcis, "_site_of", broken)  # stands for any check the mapping does not have yet
     error = refused(store, document(receiving(eventID="urn:uuid:ok"), receiving()), mapping)
     assert error.field == "epcisBody.eventList[0]" and "cannot read this event" in str(error)
+
+
+# --- the vocabulary in each of its spellings --------------------------------------------------
+
+SPELLINGS = {
+    "bare": lambda kind, word: word,
+    "urn": lambda kind, word: f"urn:epcglobal:cbv:{kind.lower()}:{word}",  # bizstep, disp, sdt, btt
+    "web": lambda kind, word: f"https://ref.gs1.org/cbv/{kind}-{word}",
+    "compact": lambda kind, word: f"cbv:{kind}-{word}",
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(SPELLINGS))
+def test_every_spelling_of_a_transfer_maps_alike(store, mapping, spelling) -> None:  # type: ignore[no-untyped-def]
+    def word(kind: str, value: str) -> str:
+        return SPELLINGS[spelling](kind, value)
+
+    desadv = [{"type": word("BTT", "po"), "bizTransaction": "urn:epcglobal:cbv:bt:0614141073467:PO-1"},
+              {"type": word("BTT", "desadv"), "bizTransaction": "urn:epcglobal:cbv:bt:0614141073467:D-1"}]
+    ship = receiving(eventID=f"urn:uuid:ship-{spelling}", bizStep=word("BizStep", "shipping"),
+                     disposition=word("Disp", "in_transit"), bizTransactionList=desadv,
+                     destinationList=[{"type": word("SDT", "location"), "destination": STORE_LYON}])
+    arrive = receiving(eventID=f"urn:uuid:recv-{spelling}", bizStep=word("BizStep", "receiving"),
+                       disposition=word("Disp", "in_progress"), bizLocation={"id": STORE_LYON},
+                       bizTransactionList=desadv, sourceList=[{"type": word("SDT", "location"), "source": DC_LYON}])
+    events, _, payloads = epcis.plan(document(ship, arrive), mapping, store)
+    assert [e.kind for e in events] == ["transfer_out", "transfer_in"]
+    assert {p["transfer_id"] for p in payloads} == {"epcglobal:cbv:bt:0614141073467:D-1"}  # desadv before po
+    epcis.ingest(store, document(ship, arrive), mapping)
+    assert on_hand(store)[("OAT-MILK-1L", "DC-LYON")] == 5
+    assert on_hand(store)[("OAT-MILK-1L", "STORE-LYON-02")] == 5
+
+
+def test_a_mapping_may_name_its_bizstep_target_in_any_spelling() -> None:
+    table = epcis.load_mapping({"bizsteps": {"https://example.com/bs/put_away": "urn:epcglobal:cbv:bizstep:receiving"}})
+    assert table.bizsteps == {"https://example.com/bs/put_away": "receiving"}
+
+
+def test_an_extension_event_type_is_skipped_with_a_note(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    custom = {"type": "example:CustomEvent", "eventTime": "2026-11-26T10:00:00Z", "eventTimeZoneOffset": "+00:00"}
+    report = epcis.ingest(store, document(receiving(eventID="urn:uuid:x1"), custom), mapping)
+    assert report.applied == 1 and report.observed == 1
+    assert "extension event type 'example:CustomEvent'" in report.notes[0]
+    assert epcis.ingest(store, {"@context": [epcis.EPCIS_CONTEXT], **custom}, mapping).observed == 1  # alone too
+    error = refused(store, document({**custom, "type": "StockEvent"}), mapping)
+    assert error.field == "epcisBody.eventList[0].type"
+
+
+def test_events_that_never_move_stock_are_not_held_to_our_vocabulary(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    association = {"type": "AssociationEvent", "eventTime": "2026-11-26T10:00:00Z", "action": "ADD",
+                   "bizStep": "https://example.com/steps/mounting", "parentID": "urn:epc:id:grai:4012345.55555.987",
+                   "childEPCs": ["urn:epc:id:giai:4000001.12345"], "readPoint": {"id": "geo:45.76,4.83"}}
+    declared = receiving(eventID="urn:uuid:old-1", disposition="https://example.com/disp/odd",
+                         errorDeclaration={"declarationTime": "2026-11-27T10:00:00Z", "reason": "incorrect_data",
+                                           "correctiveEventIDs": ["urn:uuid:new-1"]})
+    report = epcis.ingest(store, document(association, declared, receiving(eventID="urn:uuid:new-1")), mapping)
+    assert report.applied == 1 and report.observed == 2
+    assert "declares event urn:uuid:old-1 in error (reason incorrect_data)" in report.notes[0]
+    assert "urn:uuid:new-1" in report.notes[0]
+    # the same custom disposition on an event that moves stock is still refused
+    error = refused(store, document(receiving(disposition="https://example.com/disp/odd")), mapping)
+    assert error.field == "epcisBody.eventList[0].disposition"

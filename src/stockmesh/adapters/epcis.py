@@ -123,6 +123,7 @@ def _type_word(item: Mapping[str, Any], spellings: tuple[str, ...]) -> str | Non
     kind = item.get("type")
     return cbv_word(kind, spellings) if isinstance(kind, str) else None
 
+COUNT_UNITS = frozenset({"EA", "H87", "C62"})  # UN/ECE Rec 20: each, piece, one: our base unit, as no uom
 _TRANSFER_TYPES = ("desadv", "bol", "inv", "po", "prodorder")
 _ID_BAD = re.compile(r"[^A-Za-z0-9._:/#+\-]")
 
@@ -459,7 +460,7 @@ class _Quantities:
                                    f"quantities; stockmesh does not)", field=f"{path}.quantity")
             uom = element.get("uom")
             if uom is not None:
-                factor = product.units_per.get(str(uom))
+                factor = product.units_per.get(str(uom)) or (1.0 if uom in COUNT_UNITS else None)
                 if factor is None:
                     raise InvalidInput(f"unit {uom!r} has no conversion for SKU {product.sku} in the mapping "
                                        f"(products.*.units_per)", field=f"{path}.uom")
@@ -516,13 +517,28 @@ def _transfer_id(event: Mapping[str, Any], where: str) -> str:
                        "shipping and receiving events", field=f"{where}.bizTransactionList")
 
 
-def _expiry(event: Mapping[str, Any]) -> str | None:
+def _ilmd(event: Mapping[str, Any], name: str) -> str | None:
+    """A CBV master data attribute of the event's ILMD (instance/lot master data), in any of the names the
+    EPCIS 2.0 context allows for it: ``cbvmda:lotNumber``, ``urn:epcglobal:cbv:mda:lotNumber``..."""
     ilmd = event.get("ilmd")
-    if isinstance(ilmd, Mapping):
-        value = ilmd.get("cbvmda:itemExpirationDate") or ilmd.get("itemExpirationDate")
-        if isinstance(value, str):
+    if not isinstance(ilmd, Mapping):
+        return None
+    for key in (f"cbvmda:{name}", f"urn:epcglobal:cbv:mda:{name}", f"urn:epcglobal:cbv:mda#{name}", name):
+        value = ilmd.get(key)
+        if isinstance(value, str) and value:
             return value
+        if isinstance(value, int) and not isinstance(value, bool):  # a lot written as a number
+            return str(value)
     return None
+
+
+def _received(base: Any, units: Iterable[tuple[tuple[str, str | None], int]], site: str,
+              event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """ReceiveStock per line; objects without a lot of their own (SGTINs, GTINs) take the ILMD's lot,
+    as commissioning events carry it, and a lot its expiry date."""
+    ilmd_lot, expiry = _ilmd(event, "lotNumber"), _ilmd(event, "itemExpirationDate")
+    return [base(command="ReceiveStock", sku=sku, site=site, qty=qty, lot=lot or ilmd_lot,
+                 expiry=expiry if lot or ilmd_lot else None) for (sku, lot), qty in units]
 
 
 def _declared_in_error(event: Mapping[str, Any], where: str, eid: str) -> str:
@@ -593,8 +609,7 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
             raise InvalidInput("a transformation needs inputs or outputs", field=f"{where}.inputQuantityList")
         cmds = [base(command="AdjustStock", sku=sku, site=site, delta=-qty, lot=lot,
                      reason="EPCIS transformation input") for (sku, lot), qty in inputs.units.items()]
-        cmds += [base(command="ReceiveStock", sku=sku, site=site, qty=qty, lot=lot) for (sku, lot), qty in
-                 outputs.units.items()]
+        cmds += _received(base, outputs.units.items(), site, event)
         return EpcisEvent(index, eid, "transformation", cmds)
 
     list_names = (("childEPCs", "childQuantityList") if etype == "AggregationEvent"
@@ -644,13 +659,11 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
             cmds = [base(command="ReceiveTransfer", transfer_id=transfer, qty=sum(q for _, q in units))]
             kind = "transfer_in"
         else:
-            expiry = _expiry(event)
-            for (s, lot), q in units:
-                cmds.append(base(command="ReceiveStock", sku=s, site=site, qty=q, lot=lot,
-                                 expiry=expiry if lot else None))
+            for receipt in _received(base, units, site, event):
+                cmds.append(receipt)
                 if disposition in QUARANTINE:
-                    cmds.append(base(command="QuarantineStock", sku=s, site=site, qty=q, lot=lot,
-                                     reason=f"received {disposition}"))
+                    cmds.append(base(command="QuarantineStock", sku=receipt["sku"], site=site, qty=receipt["qty"],
+                                     lot=receipt.get("lot"), reason=f"received {disposition}"))
     elif kind == "shipment":
         destination = _our_site(mapping, event, "destinationList", "destination", where)
         if destination is not None and destination != site and step == "shipping":

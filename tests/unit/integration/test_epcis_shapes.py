@@ -214,3 +214,47 @@ def test_events_that_never_move_stock_are_not_held_to_our_vocabulary(store, mapp
     # the same custom disposition on an event that moves stock is still refused
     error = refused(store, document(receiving(disposition="https://example.com/disp/odd")), mapping)
     assert error.field == "epcisBody.eventList[0].disposition"
+
+
+# --- quantities and lots ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("uom", ["EA", "H87", "C62"])
+def test_a_count_unit_is_our_base_unit(store, mapping, uom) -> None:  # type: ignore[no-untyped-def]
+    line = {"epcClass": OAT_MILK, "quantity": 4, "uom": uom}
+    assert epcis.ingest(store, document(receiving(eventID=f"urn:uuid:{uom}", quantityList=[line])), mapping).applied == 1
+    assert on_hand(store)[("OAT-MILK-1L", "DC-LYON")] == 14
+
+
+def test_a_mapped_unit_still_wins_over_the_count_units(store) -> None:  # type: ignore[no-untyped-def]
+    table = epcis.load_mapping({"products": {OAT_MILK: {"sku": "OAT-MILK-1L", "units_per": {"EA": 6}}},
+                                "locations": {DC_LYON: "DC-LYON"}})
+    line = {"epcClass": OAT_MILK, "quantity": 2, "uom": "EA"}  # this producer's "each" is a case of six
+    epcis.ingest(store, document(receiving(quantityList=[line])), table)
+    assert on_hand(store)[("OAT-MILK-1L", "DC-LYON")] == 22
+
+
+@pytest.mark.parametrize("key", ["cbvmda:lotNumber", "urn:epcglobal:cbv:mda:lotNumber"])
+def test_commissioned_objects_take_the_lot_and_expiry_of_their_ilmd(store, mapping, key) -> None:  # type: ignore[no-untyped-def]
+    commissioning = receiving(action="ADD", bizStep="commissioning", disposition="active", quantityList=None,
+                              epcList=["urn:epc:id:sgtin:0614141.107346.2017", "urn:epc:id:sgtin:0614141.107346.2018"],
+                              ilmd={key: "LOT-42", "cbvmda:itemExpirationDate": "2027-03-15"})
+    transformation = {"type": "TransformationEvent", "eventTime": "2026-11-26T11:00:00Z",
+                      "eventTimeZoneOffset": "+00:00", "bizStep": "commissioning", "readPoint": {"id": DC_LYON},
+                      "inputQuantityList": [{"epcClass": MUESLI, "quantity": 4}],
+                      "outputQuantityList": [{"epcClass": OAT_MILK, "quantity": 3}],
+                      "ilmd": {key: "LOT-43", "cbvmda:itemExpirationDate": "2027-04-01"}}
+    _, _, payloads = epcis.plan(document(commissioning, transformation), mapping, store)
+    assert {(p["lot"], p["expiry"][:10]) for p in payloads if p["command"] == "ReceiveStock"} == {
+        ("LOT-42", "2027-03-15"), ("LOT-43", "2027-04-01")}
+    epcis.ingest(store, document(commissioning, transformation), mapping)
+    catch_up(store)
+    lots = {(r[0], r[1], r[2]): r[3] for r in store.load_view("lot_positions")}
+    assert lots[("OAT-MILK-1L", "DC-LYON", "LOT-42")] == 2
+    assert lots[("OAT-MILK-1L", "DC-LYON", "LOT-43")] == 3
+    assert on_hand(store)[("MUESLI-500G", "DC-LYON")] == 6
+
+
+def test_a_lot_of_its_own_wins_over_the_ilmd_lot(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    event = receiving(quantityList=[{"epcClass": FLOUR_LOT, "quantity": 2, "uom": "KGM"}], ilmd={"cbvmda:lotNumber": "L9"})
+    _, _, payloads = epcis.plan(document(event), mapping, store)
+    assert [(p["lot"], p["qty"]) for p in payloads] == [("L7", 20)]

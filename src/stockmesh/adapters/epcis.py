@@ -517,6 +517,57 @@ def _transfer_id(event: Mapping[str, Any], where: str) -> str:
                        "shipping and receiving events", field=f"{where}.bizTransactionList")
 
 
+def _line_prefix(transfer: str) -> str:
+    return f"{transfer[:120]}#"
+
+
+def _line_transfer(transfer: str, n: int) -> str:
+    """The transfer id of line ``n`` of a shipment of several SKUs or lots: ``<bizTransaction>#<n + 1>``."""
+    return f"{_line_prefix(transfer)}{n + 1}"
+
+
+class _Transfers:
+    """The transfers a receipt from one of our sites can close: those in the ledger, and those an earlier
+    event of the same document dispatches. A shipment of several lines is one transfer per line
+    (``T#1``, ``T#2``...), so a receipt pairs each of its lines with the open line of the same SKU (and
+    lot, when it names one)."""
+
+    def __init__(self, store: EventStore | None) -> None:
+        self.store = store
+        self.planned: dict[str, tuple[str, str | None, str]] = {}  # transfer id -> sku, lot, to_site
+
+    def dispatched(self, transfer_id: str, sku: str, lot: str | None, to_site: str) -> None:
+        self.planned[transfer_id] = (sku, lot, to_site)
+
+    def _lines(self, transfer: str) -> dict[str, tuple[str, str | None, str]]:
+        found = {t: line for t, line in self.planned.items() if t == transfer or t.startswith(_line_prefix(transfer))}
+        if self.store is not None:
+            for stream in (f"transfer:{transfer}", *self.store.stream_ids(f"transfer:{_line_prefix(transfer)}")):
+                tid = stream.removeprefix("transfer:")
+                first = self.store.read_stream(stream)[:1] if tid not in found else []
+                if first and first[0].type == "TransferDispatched":
+                    data = codec.loads(first[0].data)
+                    found[tid] = (data["sku"], data.get("lot"), data["to_site"])
+        return found
+
+    def receive(self, transfer: str, site: str, units: list[tuple[tuple[str, str | None], int]],
+                base: Any) -> tuple[list[dict[str, Any]], list[tuple[tuple[str, str | None], int]]]:
+        """ReceiveTransfer for each line that pairs with a transfer to ``site``; the lines that do not."""
+        open_lines = sorted((t, sku, lot) for t, (sku, lot, to) in self._lines(transfer).items() if to == site)
+        taken: set[str] = set()
+        cmds: list[dict[str, Any]] = []
+        unpaired: list[tuple[tuple[str, str | None], int]] = []
+        for (sku, lot), qty in units:
+            match = next((t for t, t_sku, t_lot in open_lines
+                          if t not in taken and t_sku == sku and (lot is None or t_lot == lot)), None)
+            if match is None:
+                unpaired.append(((sku, lot), qty))
+                continue
+            taken.add(match)
+            cmds.append(base(command="ReceiveTransfer", transfer_id=match, qty=qty))
+        return cmds, unpaired
+
+
 def _ilmd(event: Mapping[str, Any], name: str) -> str | None:
     """A CBV master data attribute of the event's ILMD (instance/lot master data), in any of the names the
     EPCIS 2.0 context allows for it: ``cbvmda:lotNumber``, ``urn:epcglobal:cbv:mda:lotNumber``..."""
@@ -564,8 +615,9 @@ def _ledger_echo(event: Mapping[str, Any], store: EventStore | None) -> bool:
 
 
 def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMapping,
-              store: EventStore | None = None) -> EpcisEvent:
-    """Validate one event and map it to command objects (without idempotency keys)."""
+              store: EventStore | None = None, transfers: _Transfers | None = None) -> EpcisEvent:
+    """Validate one event and map it to command objects (without idempotency keys). ``transfers`` carries
+    the transfers that the document's earlier events dispatch, for its later receipts."""
     etype = event.get("type")
     if etype not in EVENT_TYPES:
         if isinstance(etype, str) and ":" in etype:  # EPCIS 2.0 lets a producer define event types (URIs)
@@ -644,6 +696,7 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
     site = _site_of(mapping, event, where)
     units = qty.units.items()
     cmds: list[dict[str, Any]] = []
+    note: str | None = None
     if kind == "adjustment":
         delta = event.get("stockmesh:delta")
         sign = -1 if isinstance(delta, int) and delta < 0 else 1
@@ -654,28 +707,31 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
                      reason=f"EPCIS {step or action}: {disposition or 'written off'}") for (s, lot), q in units]
     elif kind == "receipt":
         source = _our_site(mapping, event, "sourceList", "source", where)
+        plain = list(units)
         if source is not None and source != site and _listed(event, "bizTransactionList", where):
             transfer = _transfer_id(event, where)
-            cmds = [base(command="ReceiveTransfer", transfer_id=transfer, qty=sum(q for _, q in units))]
-            kind = "transfer_in"
-        else:
-            for receipt in _received(base, units, site, event):
-                cmds.append(receipt)
-                if disposition in QUARANTINE:
-                    cmds.append(base(command="QuarantineStock", sku=receipt["sku"], site=site, qty=receipt["qty"],
-                                     lot=receipt.get("lot"), reason=f"received {disposition}"))
+            cmds, plain = (transfers or _Transfers(store)).receive(transfer, site, plain, base)
+            if cmds:
+                kind = "transfer_in"
+            if plain:
+                note = (f"{where}: no transfer {transfer!r} from {source} in transit to {site} for "
+                        f"{', '.join(sorted({sku for (sku, _), _ in plain}))}: booked as a receipt")[:300]
+        for receipt in _received(base, plain, site, event):
+            cmds.append(receipt)
+            if disposition in QUARANTINE:
+                cmds.append(base(command="QuarantineStock", sku=receipt["sku"], site=site, qty=receipt["qty"],
+                                 lot=receipt.get("lot"), reason=f"received {disposition}"))
     elif kind == "shipment":
         destination = _our_site(mapping, event, "destinationList", "destination", where)
         if destination is not None and destination != site and step == "shipping":
             transfer = _transfer_id(event, where)
-            if len(qty.units) > 1:
-                cmds = [base(command="DispatchTransfer", transfer_id=f"{transfer}#{n + 1}"[:128], sku=s,
-                             from_site=site, to_site=destination, qty=q, lot=lot)
-                        for n, ((s, lot), q) in enumerate(units)]
-            else:
-                (s, lot), q = next(iter(units))
-                cmds = [base(command="DispatchTransfer", transfer_id=transfer, sku=s, from_site=site,
-                             to_site=destination, qty=q, lot=lot)]
+            several = len(qty.units) > 1
+            cmds = [base(command="DispatchTransfer", transfer_id=_line_transfer(transfer, n) if several else transfer,
+                         sku=s, from_site=site, to_site=destination, qty=q, lot=lot)
+                    for n, ((s, lot), q) in enumerate(units)]
+            if transfers is not None:
+                for dispatch in cmds:
+                    transfers.dispatched(dispatch["transfer_id"], dispatch["sku"], dispatch.get("lot"), destination)
             kind = "transfer_out"
         else:
             cmds = [base(command="ShipStock", sku=s, site=site, qty=q, lot=lot) for (s, lot), q in units]
@@ -692,7 +748,7 @@ def map_event(index: int, where: str, event: Mapping[str, Any], mapping: EpcisMa
     else:
         cmds = [base(command="QuarantineStock", sku=s, site=site, qty=q, lot=lot, reason=f"EPCIS {disposition}")
                 for (s, lot), q in units]
-    return EpcisEvent(index, eid, kind, cmds)
+    return EpcisEvent(index, eid, kind, cmds, note=note)
 
 
 def read_document(source: Path | str | bytes) -> Any:
@@ -714,9 +770,10 @@ def plan(doc: Any, mapping: EpcisMapping, store: EventStore | None = None) -> tu
     """Map every event and build the keyed commands; collect every error before raising."""
     events: list[EpcisEvent] = []
     errors: list[InvalidInput] = []
+    transfers = _Transfers(store)
     for index, where, event in iter_events(doc):
         try:
-            events.append(map_event(index, where, event, mapping, store))
+            events.append(map_event(index, where, event, mapping, store, transfers))
         except InvalidInput as exc:
             errors.append(exc)
         except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:

@@ -258,3 +258,63 @@ def test_a_lot_of_its_own_wins_over_the_ilmd_lot(store, mapping) -> None:  # typ
     event = receiving(quantityList=[{"epcClass": FLOUR_LOT, "quantity": 2, "uom": "KGM"}], ilmd={"cbvmda:lotNumber": "L9"})
     _, _, payloads = epcis.plan(document(event), mapping, store)
     assert [(p["lot"], p["qty"]) for p in payloads] == [("L7", 20)]
+
+
+# --- transfers between our sites --------------------------------------------------------------
+
+DESADV = [{"type": "desadv", "bizTransaction": "urn:epcglobal:cbv:bt:0614141073467:D-77"}]
+TWO_LINES = [{"epcClass": OAT_MILK, "quantity": 2}, {"epcClass": MUESLI, "quantity": 3}]
+
+
+def shipment_to_store(**fields: Any) -> dict[str, Any]:
+    return receiving(**{"eventID": "urn:uuid:ship-77", "bizStep": "shipping", "disposition": "in_transit",
+                        "bizTransactionList": DESADV, "quantityList": TWO_LINES,
+                        "destinationList": [{"type": "location", "destination": STORE_LYON}], **fields})
+
+
+def receipt_from_dc(**fields: Any) -> dict[str, Any]:
+    return receiving(**{"eventID": "urn:uuid:recv-77", "bizLocation": {"id": STORE_LYON}, "bizTransactionList": DESADV,
+                        "quantityList": list(reversed(TWO_LINES)),
+                        "sourceList": [{"type": "location", "source": DC_LYON}], **fields})
+
+
+def in_transit(store: MemoryEventStore) -> dict[str, int]:
+    catch_up(store)
+    return {r["sku"]: r["in_transit"] for r in positions(store) if r["site"] == "STORE-LYON-02"}
+
+
+@pytest.mark.parametrize("same_document", [True, False])
+def test_a_shipment_of_several_skus_is_received_line_by_line(store, mapping, same_document) -> None:  # type: ignore[no-untyped-def]
+    if same_document:
+        epcis.ingest(store, document(shipment_to_store(), receipt_from_dc()), mapping)
+    else:
+        epcis.ingest(store, document(shipment_to_store()), mapping)
+        assert in_transit(store) == {"OAT-MILK-1L": 2, "MUESLI-500G": 3}
+        report = epcis.ingest(store, document(receipt_from_dc()), mapping)
+        assert report.notes == []
+    assert in_transit(store) == {"OAT-MILK-1L": 0, "MUESLI-500G": 0}
+    assert on_hand(store)[("OAT-MILK-1L", "STORE-LYON-02")] == 2
+    assert on_hand(store)[("MUESLI-500G", "STORE-LYON-02")] == 3
+    assert on_hand(store)[("MUESLI-500G", "DC-LYON")] == 7
+    head = store.head()
+    epcis.ingest(store, document(shipment_to_store(), receipt_from_dc()), mapping)
+    assert store.head() == head  # idempotent
+
+
+def test_a_receipt_from_our_site_without_its_shipment_is_a_receipt_with_a_note(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    report = epcis.ingest(store, document(receipt_from_dc()), mapping)
+    assert report.applied == 2
+    assert "no transfer 'epcglobal:cbv:bt:0614141073467:D-77' from DC-LYON" in report.notes[0]
+    assert on_hand(store)[("MUESLI-500G", "STORE-LYON-02")] == 3
+    assert on_hand(store)[("MUESLI-500G", "DC-LYON")] == 10  # nothing left the DC: no shipping event
+    again = epcis.ingest(store, document(receipt_from_dc()), mapping)
+    assert again.duplicates == 2 and again.applied == 0
+
+
+def test_a_receipt_pairs_only_the_lines_its_shipment_had(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    epcis.ingest(store, document(shipment_to_store(quantityList=TWO_LINES[:1])), mapping)  # oat milk only
+    report = epcis.ingest(store, document(receipt_from_dc()), mapping)
+    assert "for MUESLI-500G: booked as a receipt" in report.notes[0]
+    assert in_transit(store)["OAT-MILK-1L"] == 0
+    assert on_hand(store)[("OAT-MILK-1L", "STORE-LYON-02")] == 2
+    assert on_hand(store)[("MUESLI-500G", "STORE-LYON-02")] == 3

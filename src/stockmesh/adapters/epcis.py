@@ -310,6 +310,7 @@ class EpcisEvent:
     commands: list[dict[str, Any]]
     echo: bool = False
     note: str | None = None
+    where: str = ""  # its path in the document, e.g. epcisBody.eventList[3]
 
 
 @dataclass(slots=True)
@@ -773,13 +774,21 @@ def plan(doc: Any, mapping: EpcisMapping, store: EventStore | None = None) -> tu
     transfers = _Transfers(store)
     for index, where, event in iter_events(doc):
         try:
-            events.append(map_event(index, where, event, mapping, store, transfers))
+            mapped = map_event(index, where, event, mapping, store, transfers)
+            mapped.where = where
+            events.append(mapped)
         except InvalidInput as exc:
             errors.append(exc)
         except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
             # An event of a shape the checks above did not foresee: refused by its path like any other
             # invalid event, not a traceback (the mapping reads untrusted JSON of any shape).
             errors.append(InvalidInput(f"cannot read this event: {type(exc).__name__}: {exc}"[:240], field=where))
+    moving: dict[str, EpcisEvent] = {}  # eventID -> the first event with it that moves stock
+    for mapped in events:
+        first = moving.setdefault(mapped.event_id, mapped) if mapped.commands else mapped
+        if first is not mapped and first.commands != mapped.commands:
+            errors.append(InvalidInput(f"eventID {mapped.event_id} is also the id of {first.where}, with other "
+                                       f"content: an eventID names one event"[:300], field=f"{mapped.where}.eventID"))
     commands: list[Command] = []
     payloads: list[dict[str, Any]] = []
     for mapped in events:
@@ -788,7 +797,8 @@ def plan(doc: Any, mapping: EpcisMapping, store: EventStore | None = None) -> tu
             try:
                 commands.append(parse_command(payload))
             except InvalidInput as exc:
-                errors.append(InvalidInput(exc.message, field=f"event {mapped.index}: {exc.field}"))
+                errors.append(InvalidInput(f"{exc.message} (eventID {mapped.event_id})"[:300],
+                                           field=f"{mapped.where} -> {obj['command']}.{exc.field}"))
                 continue
             payloads.append(payload)
     if errors:
@@ -808,19 +818,22 @@ def ingest(store: EventStore, doc: Any, mapping: EpcisMapping, *, source: str = 
     try:
         outcomes = execute(store, commands, metadata={"source": source})
     except BatchRejected as exc:
-        raise EpcisRejected([InvalidInput(str(exc.error), field=_event_of(events, exc.index))]) from exc
+        where, eid, command = _event_of(events, exc.index)
+        raise EpcisRejected([InvalidInput(f"{command} refused: {exc.error} (eventID {eid})"[:400],
+                                          field=where)]) from exc
     counts = tally(outcomes)
     report.applied, report.duplicates, report.ledger_events = counts.applied, counts.duplicates, counts.events
     return report
 
 
-def _event_of(events: list[EpcisEvent], command_index: int) -> str:
+def _event_of(events: list[EpcisEvent], command_index: int) -> tuple[str, str, str]:
+    """(path, eventID, command name) of the event whose commands hold the batch's ``command_index``."""
     n = 0
     for e in events:
         if command_index < n + len(e.commands):
-            return f"event {e.index} ({e.event_id[:80]})"
+            return e.where or f"event {e.index}", e.event_id, str(e.commands[command_index - n]["command"])
         n += len(e.commands)
-    return "event"
+    return "event", "?", "a command"
 
 
 # --- export ----------------------------------------------------------------------------------

@@ -318,3 +318,30 @@ def test_a_receipt_pairs_only_the_lines_its_shipment_had(store, mapping) -> None
     assert in_transit(store)["OAT-MILK-1L"] == 0
     assert on_hand(store)[("OAT-MILK-1L", "STORE-LYON-02")] == 2
     assert on_hand(store)[("MUESLI-500G", "STORE-LYON-02")] == 3
+
+
+# --- what a refusal says ----------------------------------------------------------------------
+
+def test_a_business_rule_failure_names_the_event_path_its_id_and_command(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    ship = receiving(eventID="urn:uuid:too-many", bizStep="shipping", disposition="in_transit",
+                     quantityList=[{"epcClass": OAT_MILK, "quantity": 16}])  # 10 + 5 on hand
+    error = refused(store, document(receiving(eventID="urn:uuid:fine"), ship), mapping)
+    assert error.field == "epcisBody.eventList[1]"
+    assert "ShipStock refused" in error.message and "urn:uuid:too-many" in error.message
+
+
+def test_a_command_field_error_names_the_event_path_and_the_command_field(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    event = receiving(quantityList=[{"epcClass": FLOUR_LOT, "quantity": 1, "uom": "KGM"}],
+                      ilmd={"cbvmda:itemExpirationDate": "next spring"})
+    error = refused(store, document(event), mapping)
+    assert error.field == "epcisBody.eventList[0] -> ReceiveStock.expiry"
+
+
+def test_one_eventid_for_two_different_events_is_refused(store, mapping) -> None:  # type: ignore[no-untyped-def]
+    twice = document(receiving(eventID="urn:uuid:same"),
+                     receiving(eventID="urn:uuid:same", quantityList=[{"epcClass": OAT_MILK, "quantity": 7}]))
+    error = refused(store, twice, mapping)
+    assert error.field == "epcisBody.eventList[1].eventID" and "epcisBody.eventList[0]" in error.message
+    # an error declaration shares the id of the event it declares: that is not a clash
+    declared = receiving(eventID="urn:uuid:same", errorDeclaration={"declarationTime": "2026-11-27T00:00:00Z"})
+    assert epcis.ingest(store, document(receiving(eventID="urn:uuid:same"), declared), mapping).applied == 1

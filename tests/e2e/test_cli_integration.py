@@ -75,6 +75,47 @@ def test_epcis_hostile_names_the_field(db: str, tmp_path: Path) -> None:
     assert code == 1 and "quantityList[0].quantity" in out and "nothing written" in out
 
 
+def _epcis_file(tmp_path: Path, name: str, doc: object) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_epcis_query_document_in_other_spellings_then_malformed_documents(db: str, tmp_path: Path) -> None:
+    receipt = {"type": "ObjectEvent", "eventID": "urn:uuid:6a0f7d4e-0000-4000-8000-000000000001",
+               "eventTime": "2026-01-01T08:00:00+01:00", "eventTimeZoneOffset": "+01:00", "action": "OBSERVE",
+               "bizStep": "https://ref.gs1.org/cbv/BizStep-receiving",
+               "disposition": "urn:epcglobal:cbv:disp:in_progress",
+               "bizLocation": {"id": "urn:epc:id:sgln:0012345.11111.0"},
+               "quantityList": [{"epcClass": "urn:epc:idpat:sgtin:0614141.107346.*", "quantity": 4, "uom": "EA"}],
+               "stockmesh:ledgerEvent": {"position": 2**70, "hash": "forged"}}  # past the head: not an echo
+    custom = {"type": "example:CustomEvent", "eventTime": "2026-01-01T08:00:00Z"}
+    query = _epcis_file(tmp_path, "query.json", {
+        "type": "EPCISQueryDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T08:00:00Z",
+        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
+                                       "resultsBody": {"eventList": [receipt, custom]}}}})
+    mapping = str(DATA / "epcis_mapping.yaml")
+    code, out = run("epcis", "ingest", query, "--mapping", mapping, "--db", db)
+    assert code == 0, out
+    assert "1 command(s) applied" in out and "extension event type 'example:CustomEvent'" in out
+    assert stock(db)[("OAT-MILK-1L", "STORE-LYON-02")] == 4
+    code, out = run("epcis", "ingest", query, "--mapping", mapping, "--db", db)
+    assert code == 0 and "0 command(s) applied" in out and "1 duplicate(s)" in out
+    before = run("audit", "verify", "--db", db)
+    malformed = [({"type": "EPCISQueryDocument", "epcisBody": {"queryResults": {"resultsBody": None}}},
+                  "epcisBody.queryResults.resultsBody"),
+                 ({"type": "EPCISDocument", "epcisBody": {"eventList": [{**receipt, "eventID": "urn:uuid:x",
+                                                                         "sourceList": 7}]}},
+                  "epcisBody.eventList[0].sourceList")]
+    for n, (doc, field) in enumerate(malformed):
+        result = CliRunner().invoke(app, ["epcis", "ingest", _epcis_file(tmp_path, f"bad{n}.json", doc),
+                                          "--mapping", mapping, "--db", db])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert field in result.output
+    assert run("audit", "verify", "--db", db) == before
+    assert run("replay", "--verify", "--db", db)[0] == 0
+
+
 def test_x12_ingest_with_ack_and_hostile(db: str, tmp_path: Path) -> None:
     ack = tmp_path / "ack.edi"
     code, out = run("x12", "ingest", str(DATA / "x12_846.edi"), "--ack", str(ack), "--db", db)

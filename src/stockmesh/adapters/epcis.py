@@ -15,9 +15,9 @@ SGLN or GLN) to a site through a *mapping table* the user supplies (YAML or JSON
 
 | bizStep / disposition / action                      | commands                                      |
 |-----------------------------------------------------|-----------------------------------------------|
-| receiving, commissioning                            | ReceiveStock (+ QuarantineStock when the disposition is damaged, recalled, expired, non-sellable...) |
-| receiving from one of our sites, with a bizTransaction | ReceiveTransfer (the transfer id is the bizTransaction) |
-| shipping to one of our sites (destinationList)      | DispatchTransfer: in transit to that site     |
+| receiving, commissioning                            | ReceiveStock (+ QuarantineStock when the disposition is damaged, recalled, expired, non-sellable...); an ILMD lotNumber / itemExpirationDate gives objects without a lot of their own theirs |
+| receiving from one of our sites, with a bizTransaction | ReceiveTransfer per line, paired with the open transfer line of its SKU (and lot); a line with none: ReceiveStock, and a note |
+| shipping to one of our sites (destinationList)      | DispatchTransfer: in transit to that site (one transfer per line, ``T#1``, ``T#2``..., when several) |
 | shipping elsewhere, retail_selling                  | ShipStock                                     |
 | destroying, decommissioning, ObjectEvent DELETE     | AdjustStock (negative)                        |
 | cycle_counting, stock_taking                        | RecordCount (the quantity is the count)       |
@@ -26,10 +26,22 @@ SGLN or GLN) to a site through a *mapping table* the user supplies (YAML or JSON
 | inspecting + conformant / sellable_accessible       | ReleaseQuarantine                             |
 | TransformationEvent                                 | AdjustStock (inputs, negative) + ReceiveStock (outputs) |
 | arriving, departing, loading, packing, ...          | nothing: observations                         |
+| AssociationEvent, an extension event type (a URI)   | nothing (an extension type with a note)       |
+| an errorDeclaration                                 | nothing, and a note (an earlier import is not reversed) |
+
+Read: an EPCISDocument (``epcisBody.eventList``), an EPCISQueryDocument (its
+``queryResults.resultsBody.eventList``), a list of events or one event alone. CBV words in any of
+their spellings: ``shipping``, ``urn:epcglobal:cbv:bizstep:shipping``,
+``https://ref.gs1.org/cbv/BizStep-shipping``, ``cbv:BizStep-shipping`` (likewise dispositions,
+source/destination types and bizTransaction types). A ``uom`` of EA, H87 or C62 is our base unit,
+as no ``uom`` is; other units need ``units_per``. A sourceList (destinationList,
+bizTransactionList) written as one object counts as a list of one.
 
 Validated beyond the standard: a negative (or, outside counts, zero) quantity, a fractional unit
 count, a quantity in a unit the mapping does not convert, an unknown bizStep or disposition, an
-unknown location or product: each an ``InvalidInput`` naming the field path, and nothing written.
+unknown location or product, one eventID for two different events: each an ``InvalidInput`` naming
+the field path (``epcisBody.eventList[3].quantityList[0].uom``), and nothing written; a business-rule
+failure names the event's path, its eventID and the command refused.
 Events de-duplicate by ``eventID`` (else by a canonical hash of the event), each command keyed
 ``epcis:<eventID>#<n>``.
 

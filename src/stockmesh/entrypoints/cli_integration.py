@@ -70,8 +70,8 @@ def register(app: typer.Typer) -> None:
                 report = epcis.ingest(store, doc, table, source=f"epcis:{file.name}")
             except epcis.EpcisRejected as exc:
                 raise _rejected(exc.errors) from exc
-            except InvalidInput as exc:
-                raise fail(str(exc)) from exc
+            except InvalidInput as exc:  # the document's shape (no event list...): refused as a whole
+                raise _rejected([exc]) from exc
             ensure_views(store)
         if json_out:
             from dataclasses import asdict

@@ -61,6 +61,9 @@ def backtest_command(
     allow_returns: Annotated[
         bool, typer.Option("--allow-returns", help="Accept negative quantities.")
     ] = False,
+    allow_fractional: Annotated[
+        bool, typer.Option("--allow-fractional", help="Accept quantities that are not whole units.")
+    ] = False,
     expensive_share: Annotated[
         float,
         typer.Option(
@@ -88,7 +91,10 @@ def backtest_command(
 
     try:
         demand = read_demand_csv(
-            demand_csv, freq=None if freq is None else freq.value, allow_returns=allow_returns
+            demand_csv,
+            freq=None if freq is None else freq.value,
+            allow_returns=allow_returns,
+            allow_fractional=allow_fractional,
         )
         settings = ForecastSettings(
             horizon=horizon,

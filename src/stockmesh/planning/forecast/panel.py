@@ -131,18 +131,42 @@ def period_start(period: np.ndarray | int, freq: Frequency) -> np.ndarray:
     return numbers.astype("datetime64[M]").astype("datetime64[D]")
 
 
-def detect_frequency(days: np.ndarray) -> Frequency:
-    """Daily, weekly or monthly, from the most common gap between consecutive distinct dates."""
-    distinct = np.unique(days)
-    if distinct.size < 2:
-        return "D"
-    gaps = np.diff(distinct).astype(np.int64)
-    typical_gap = int(np.median(gaps))
-    if typical_gap <= 3:
-        return "D"
-    if typical_gap <= 10:
-        return "W"
-    return "M"
+def detect_frequency(days: np.ndarray, series: np.ndarray | None = None) -> Frequency:
+    """Daily, weekly or monthly, from the spacing of the dates (see :func:`infer_frequency`)."""
+    return infer_frequency(days, series)[0]
+
+
+def infer_frequency(days: np.ndarray, series: np.ndarray | None = None) -> tuple[Frequency, int]:
+    """The period of the dates and the step between them, in periods, from the gaps within each series.
+
+    ``series`` numbers the series of each date (all one series if omitted). Gaps are taken between
+    consecutive distinct dates of the same series, not of the whole file, so that series dated on
+    different weekdays (or month-starts and month-ends) are not mistaken for daily data. All gaps
+    multiples of 7 days: weekly; all at least 28 days: monthly; else daily. The step is the greatest
+    common divisor of the gaps counted in those periods: 1 for ordinary data, even with periods
+    missing here and there, 3 for quarterly and 12 for yearly data read as months. Without any
+    series of two dates, the distinct dates of the whole file are used.
+    """
+    day_numbers = np.asarray(days, dtype="datetime64[D]").astype(np.int64)
+    labels = np.zeros(day_numbers.size, dtype=np.int64) if series is None else np.asarray(series)
+    order = np.lexsort((day_numbers, labels))
+    ordered_days = day_numbers[order]
+    gaps = np.diff(ordered_days)
+    within = (labels[order][1:] == labels[order][:-1]) & (gaps > 0)
+    if not within.any():
+        ordered_days = np.unique(day_numbers)
+        gaps = np.diff(ordered_days)
+        within = gaps > 0
+    if not within.any():
+        return "D", 1
+    gaps = gaps[within]
+    if np.all(gaps % 7 == 0):
+        return "W", int(np.gcd.reduce(gaps // 7))
+    if gaps.min() >= 28:
+        months = ordered_days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        month_gaps = np.maximum(np.diff(months)[within], 1)
+        return "M", int(np.gcd.reduce(month_gaps))
+    return "D", int(np.gcd.reduce(gaps))
 
 
 def panel_from_long(

@@ -158,3 +158,45 @@ def test_optional_censored_and_promo_columns(tmp_path: Path) -> None:
     result = _run(str(path), "--horizon", "7")
     assert result.exit_code == 2
     assert "line 6, field 'promo': cannot read 'maybe' as true/false" in result.output
+
+
+def _strict_json(text: str) -> dict:
+    def _refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the JSON report")
+
+    return json.loads(text, parse_constant=_refuse)
+
+
+def test_an_all_zero_file_reports_no_best_method_and_gets_intermittent_models(write_demand) -> None:
+    path = write_demand(
+        {("OAT-MILK-1L", "STORE-LYON-02"): [0.0] * 60, ("OAT-MILK-1L", "STORE-NICE-01"): [0.0] * 60}
+    )
+    result = _run(str(path), "--horizon", "7", "--json")
+    assert result.exit_code == 0, result.output
+    payload = _strict_json(result.stdout)
+    assert payload["best_single_method"] is None
+    assert payload["selected"]["rmsse"] is None and payload["selected"]["unscaled_series"] == 2
+    assert set(payload["selected_models"]) <= {"CrostonClassic", "CrostonOptimized", "CrostonSBA", "TSB", "ADIDA", "IMAPA"}
+    table = _run(str(path), "--horizon", "7")
+    assert table.exit_code == 0, table.output
+    assert "(best)" not in table.output
+
+
+def test_fractional_quantities_need_allow_fractional(write_demand) -> None:
+    path = write_demand({("LOOSE-COFFEE-KG", "STORE-LYON-02"): [2.5 + (day % 7) / 4 for day in range(60)]})
+    refused = _run(str(path), "--horizon", "7")
+    assert refused.exit_code == 2
+    assert "line 2, field 'qty': fractional quantity 2.5" in refused.output
+    accepted = _run(str(path), "--horizon", "7", "--allow-fractional", "--json")
+    assert accepted.exit_code == 0, accepted.output
+    assert _strict_json(accepted.stdout)["series"] == 1
+
+
+def test_quarterly_data_are_refused_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "quarterly.csv"
+    rows = [f"OAT-MILK-1L,NET,{year}-{month:02d}-01,{year - 2000 + month}" for year in range(2018, 2024) for month in (1, 4, 7, 10)]
+    path.write_text("sku,site,date,qty\n" + "\n".join(rows) + "\n")
+    result = _run(str(path), "--horizon", "2")
+    assert result.exit_code == 2
+    assert "field 'date'" in result.output and "3 months apart" in result.output
+    assert "Traceback" not in result.output

@@ -43,6 +43,7 @@ from stockmesh.planning.forecast.selection import (
     Metric,
     candidate_mask,
     choose_models,
+    fallback_model,
     pointwise_losses,
     reselect_with_expensive,
     window_scores,
@@ -375,7 +376,7 @@ def _forecast_chunk(
         sums_forecast = validation[chosen, rows][:, :, :lead].sum(axis=2)
         ltd_residuals = sums_actual - sums_forecast
     else:
-        defaults = np.array([allowed[index].argmax() for index in range(len(CLASSES))])
+        defaults = np.array([fallback_model(allowed, index) for index in range(len(CLASSES))])
         chosen = _keep_fixed(defaults[classes], names, fixed, stack)
         chosen_residuals = np.full((n_series, 1), np.nan)
         ltd_residuals = np.full((n_series, 1), np.nan)
@@ -483,9 +484,11 @@ class BacktestReport:
     freq: str
     notes: tuple[str, ...]
 
-    def best_method(self) -> str:
-        """The single method with the lowest RMSSE in hindsight."""
-        return min(self.methods, key=lambda name: self.methods[name].rmsse)
+    def best_method(self) -> str | None:
+        """The single method with the lowest RMSSE in hindsight (``None`` when no RMSSE is defined:
+        every series had a constant history)."""
+        scored = [name for name, accuracy in self.methods.items() if np.isfinite(accuracy.rmsse)]
+        return min(scored, key=lambda name: self.methods[name].rmsse) if scored else None
 
     def as_dict(self) -> dict[str, Any]:
         return {

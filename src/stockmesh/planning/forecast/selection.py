@@ -35,6 +35,19 @@ def candidate_mask(model_names: list[str], candidates: dict[str, tuple[str, ...]
     return mask
 
 
+def fallback_model(allowed: np.ndarray, class_index: int) -> int:
+    """The model a class gets when none of its series can be scored (no window, or no scale).
+
+    Among the class's candidates, the one allowed in the fewest classes, i.e. the most specific to
+    it (Croston before the moving average for intermittent demand), the first of those on a tie.
+    """
+    candidates = np.flatnonzero(allowed[class_index])
+    if candidates.size == 0:
+        return -1
+    breadth = allowed[:, candidates].sum(axis=0)
+    return int(candidates[int(np.argmin(breadth))])
+
+
 def pointwise_losses(residuals: np.ndarray, metric: Metric) -> np.ndarray:
     """Loss of each residual (NaN stays NaN): squared for RMSSE, absolute for MASE, else the mean
     pinball loss over :data:`QUANTILE_LEVELS` of in-sample conformal quantiles of the same residuals."""
@@ -93,7 +106,9 @@ def choose_models(
         class_scaled = scaled[np.ix_(members, candidates)]
         scored = np.isfinite(class_scaled).all(axis=1)
         default = (
-            candidates[int(np.argmin(class_scaled[scored].mean(axis=0)))] if scored.any() else candidates[0]
+            candidates[int(np.argmin(class_scaled[scored].mean(axis=0)))]
+            if scored.any()
+            else fallback_model(allowed, class_index)
         )
         defaults[class_index] = default
         rows = rows_all[members]

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from stockmesh.entrypoints.cli_forecast import Freq
+
 POLICY_HELP = ("minmax, reorder-level, oracle, hindsight, agents, or an issue-6 wrapper of agents: agents+rebalancing, "
                "agents+horizon-lp, agents+lp, agents+greedy, agents+fair-share, agents+proportional, agents+consolidation, "
                "agents-own-shipment, agents+expediting")
@@ -47,23 +49,28 @@ def backtest_command(
     demand_csv: Annotated[Path, typer.Argument(help="Long CSV sku,site,date,qty (daily, weekly or monthly)")],
     policy: Annotated[str, typer.Option(help=f"Policy: {POLICY_HELP} (no oracle: real data has no true law)")] = "agents",
     seed: Annotated[int, typer.Option(help="Seed for spreading period totals over days")] = 0,
-    lead_time: Annotated[int, typer.Option(help="Supplier lead time in days for every series")] = 7,
-    unit_cost: Annotated[float, typer.Option(help="Unit cost of every series")] = 10.0,
-    order_cost: Annotated[float, typer.Option(help="Fixed cost per order")] = 20.0,
-    limit: Annotated[int | None, typer.Option(help="Only the first N series")] = None,
+    lead_time: Annotated[int, typer.Option(min=0, help="Supplier lead time in days for every series")] = 7,
+    unit_cost: Annotated[float, typer.Option(min=0.0, help="Unit cost of every series")] = 10.0,
+    order_cost: Annotated[float, typer.Option(min=0.0, help="Fixed cost per order")] = 20.0,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N series")] = None,
+    freq: Annotated[Freq | None, typer.Option("--freq", help="D, W or M; detected from the dates if omitted")] = None,
+    allow_fractional: Annotated[
+        bool, typer.Option("--allow-fractional", help="Accept quantities that are not whole units (rounded per period)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the KPIs as JSON")] = False,
 ) -> None:
     """Replay real demand history through a policy in the simulator and report the same KPIs."""
+    from stockmesh.domain.errors import InvalidInput
     from stockmesh.simulation.backtest import BacktestEconomics, backtest_spec
-    from stockmesh.simulation.errors import ScenarioError
 
     if policy == "oracle":
         typer.echo("error: the oracle needs the true demand law, which real data does not have", err=True)
         raise typer.Exit(2)
     try:
-        spec = backtest_spec(demand_csv, seed=seed, limit=limit, economics=BacktestEconomics(
+        spec = backtest_spec(demand_csv, seed=seed, limit=limit, freq=None if freq is None else freq.value,
+                             allow_fractional=allow_fractional, economics=BacktestEconomics(
             unit_cost=unit_cost, fixed_order_cost=order_cost, lead_time_days=lead_time))
-    except (ScenarioError, OSError) as error:
+    except (InvalidInput, OSError) as error:
         typer.echo(f"error: {demand_csv}: {error}", err=True)
         raise typer.Exit(2) from error
     _run_and_report(spec, policy, as_json)

@@ -1,9 +1,9 @@
 """Back-testing: replay real demand history (long CSV ``sku,site,date,qty``) through a policy.
 
-Each SKU x site of the file becomes a store row supplied by one supplier. The period of the file
-is inferred per file from the median gap between consecutive dates of a series (1 = daily, 7 =
-weekly, about 30 = monthly). A period's quantity is spread over its days: every unit falls on a
-day of the period drawn uniformly at random (seeded), so a monthly total of 30 becomes about one
+Each SKU x site of the file becomes a store row supplied by one supplier. The file is read and
+checked by :func:`stockmesh.planning.forecast.reader.read_demand_csv`, which also detects its period
+from the gaps between consecutive dates of each series (daily, weekly or monthly; ``freq`` forces
+it). A period's quantity is spread over its days: every unit falls on a day of the period drawn uniformly at random (seeded), so a monthly total of 30 becomes about one
 a day, and a total of 2 lands on two days of the month: demand keeps its monthly totals and its
 intermittency. The first ``history_days`` are the history the policies start from, the next
 ``warmup_days`` are simulated but not measured, the rest is measured.
@@ -14,7 +14,6 @@ the oracle is not available (there is no true distribution), hindsight is.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from stockmesh.adapters.simulated.spec import WorldSpec
+from stockmesh.planning.forecast.panel import Frequency, period_start
+from stockmesh.planning.forecast.reader import read_demand_csv as read_forecast_demand
 from stockmesh.simulation.errors import ScenarioError
 
 
@@ -36,70 +37,71 @@ class BacktestEconomics:
     lead_time_days: int = 7
 
 
-def read_demand_csv(path: str | Path) -> tuple[list[tuple[str, str]], list[dt.date], np.ndarray, int]:
-    """Series keys, the period start dates, ``[period, series]`` quantities and the period in days."""
-    keys: dict[tuple[str, str], int] = {}
-    dates: dict[dt.date, int] = {}
-    records: list[tuple[int, int, float]] = []
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"sku", "site", "date", "qty"} - set(reader.fieldnames or [])
-        if missing:
-            raise ScenarioError("header", f"missing column(s) {', '.join(sorted(missing))}; expected sku,site,date,qty")
-        for line, record in enumerate(reader, start=2):
-            try:
-                day = dt.date.fromisoformat(record["date"])
-                quantity = float(record["qty"])
-            except ValueError as exc:
-                raise ScenarioError(f"line {line}", f"bad date or qty: {exc}") from exc
-            if quantity < 0:
-                raise ScenarioError(f"line {line}.qty", f"negative quantity {quantity}")
-            key = keys.setdefault((record["sku"], record["site"]), len(keys))
-            index = dates.setdefault(day, len(dates))
-            records.append((index, key, quantity))
-    if not records:
-        raise ScenarioError("", f"{path} has no rows")
-    order = sorted(dates)
-    position = {d: i for i, d in enumerate(order)}
-    remap = np.array([position[d] for d in dates])
-    matrix = np.zeros((len(order), len(keys)))
-    for date_index, key, quantity in records:
-        matrix[remap[date_index], key] += quantity
-    gaps = np.diff([d.toordinal() for d in order])
-    period = int(np.median(gaps)) if gaps.size else 1
-    return list(keys), order, matrix, max(period, 1)
+def read_demand_csv(
+    path: str | Path, *, freq: Frequency | None = None, allow_fractional: bool = False
+) -> tuple[list[tuple[str, str]], list[dt.date], np.ndarray, np.ndarray]:
+    """Series keys, the period start dates, ``[period, series]`` quantities and each period's days.
+
+    The file is read and checked by the forecasting reader (same columns, encodings, errors naming
+    the line and the field, same frequency detection; ``freq`` forces it), with non-negative
+    quantities, whole ones unless ``allow_fractional`` (each period's total is then rounded, as the
+    twin counts units). Periods run on the calendar from the first date of the file to the last; a
+    series has zero demand outside its own first-to-last range.
+    """
+    demand = read_forecast_demand(path, freq=freq, allow_fractional=allow_fractional)
+    # Series in the order of the file, so that ``limit`` keeps its first series.
+    panel = demand.panel.take(np.argsort(demand.first_lines, kind="stable"), trim=False)
+    n_series, n_periods = panel.values.shape
+    first = panel.last_period - panel.lengths + 1
+    origin = int(first.min())
+    n_calendar = int(panel.last_period.max()) - origin + 1
+    rows, columns = np.nonzero(~np.isnan(panel.values))
+    calendar = panel.last_period[rows] - (n_periods - 1 - columns) - origin
+    matrix = np.zeros((n_calendar, n_series))
+    matrix[calendar, rows] = panel.values[rows, columns]
+    bounds = period_start(np.arange(origin, origin + n_calendar + 1), panel.freq)
+    starts = [day.item() for day in bounds[:-1]]
+    lengths = np.diff(bounds).astype(np.int64)
+    keys = list(zip(panel.sku.tolist(), panel.site.tolist(), strict=True))
+    return keys, starts, matrix, lengths
 
 
-def demand_to_days(starts: list[dt.date], matrix: np.ndarray, period_days: int,
+def demand_to_days(starts: list[dt.date], matrix: np.ndarray, period_days: np.ndarray,
                    rng: np.random.Generator) -> tuple[list[dt.date], np.ndarray]:
-    """Spread each period's units uniformly at random over its days (see the module docstring)."""
-    if period_days == 1:
-        return starts, np.rint(matrix).astype(np.int32)
+    """Spread each period's units uniformly at random over its days (see the module docstring).
+
+    One multinomial draw per period and series, so a period of a billion units costs no more than
+    one of ten. The days are int32 as in generated worlds, int64 when a day holds more than int32 can
+    (the world reads demand as int64).
+    """
     days: list[dt.date] = []
     blocks = []
     for index, start in enumerate(starts):
-        end = starts[index + 1] if index + 1 < len(starts) else start + dt.timedelta(days=period_days)
-        length = max((end - start).days, 1)
+        length = int(period_days[index])
         days += [start + dt.timedelta(days=k) for k in range(length)]
         units = np.rint(matrix[index]).astype(np.int64)
-        block = np.zeros((length, matrix.shape[1]), dtype=np.int32)
-        for series in np.flatnonzero(units):
-            block[:, series] = np.bincount(rng.integers(0, length, units[series]), minlength=length)
-        blocks.append(block)
-    return days, np.vstack(blocks)
+        if length == 1:
+            blocks.append(units[None, :])
+            continue
+        blocks.append(rng.multinomial(units, np.full(length, 1.0 / length)).T)
+    demand = np.vstack(blocks)
+    fits = demand.max(initial=0) <= np.iinfo(np.int32).max
+    return days, demand.astype(np.int32) if fits else demand
 
 
 def backtest_spec(path: str | Path, *, history_days: int = 56, warmup_days: int = 56, seed: int = 0,
-                  economics: BacktestEconomics | None = None, limit: int | None = None) -> WorldSpec:
+                  economics: BacktestEconomics | None = None, limit: int | None = None,
+                  freq: Frequency | None = None, allow_fractional: bool = False) -> WorldSpec:
     """A world that replays the file's demand."""
     econ = economics or BacktestEconomics()
-    keys, starts, matrix, period = read_demand_csv(path)
+    keys, starts, matrix, period = read_demand_csv(path, freq=freq, allow_fractional=allow_fractional)
     if limit is not None:
         keys, matrix = keys[:limit], matrix[:, :limit]
     days, demand = demand_to_days(starts, matrix, period, np.random.default_rng(seed))
     n_days, n_rows = demand.shape
     if n_days <= history_days + warmup_days:
-        raise ScenarioError("", f"{path} covers {n_days} days, fewer than history + warm-up ({history_days + warmup_days})")
+        raise ScenarioError("date", f"the file covers {n_days} days, fewer than history + warm-up + one measured day "
+                                    f"({history_days + warmup_days + 1})")
     site_ids = tuple(dict.fromkeys(site for _sku, site in keys))
     sku_ids = tuple(dict.fromkeys(sku for sku, _site in keys))
     site_index = {s: i for i, s in enumerate(site_ids)}
@@ -133,5 +135,5 @@ def backtest_spec(path: str | Path, *, history_days: int = 56, warmup_days: int 
         lead_time_draw=np.full(demand.shape, lead_time, dtype=np.int32),
         notice_factor=np.ones((n_days, 1)), notice_days_left=np.zeros((n_days, 1), dtype=np.int64),
         seed=seed, name=Path(path).stem,
-        meta={"period_days": period, "series": n_rows, "first_day": days[0].isoformat(), "last_day": days[-1].isoformat()},
+        meta={"period_days": int(np.median(period)), "series": n_rows, "first_day": days[0].isoformat(), "last_day": days[-1].isoformat()},
     )

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import integrate, optimize, special, stats
 
-from stockmesh.planning.exact import solve_newsvendor_normal, solve_newsvendor_poisson
+from stockmesh.planning.exact import solve_newsvendor_normal, solve_newsvendor_poisson, solve_serial_normal
 
 
 def _poisson_window(mean: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,3 +69,58 @@ def test_normal_newsvendor_survives_a_ratio_that_rounds_to_one(holding_cost: flo
 def test_normal_newsvendor_with_no_spread_stocks_the_mean_at_no_cost() -> None:
     result = solve_newsvendor_normal(40.0, 0.0, 0.5, 2.0, lead_time=2)
     assert (result.base_stock, result.expected_cost) == (120.0, 0.0)
+
+
+def _two_stage_normal_reference(
+    holding: tuple[float, float], leads: tuple[float, float], stockout_cost: float, mean: float, sd: float
+) -> tuple[float, float]:
+    """S_1 and S_2 of a two-stage Clark-Scarf system from the derivative of the recursion, by quad.
+
+    g_1'(y) = h_1 - (p + H) P(D_1 > y) in closed form; g_2'(y) = h_2 + E[g_1'(y - D_2); y - D_2 < S_1],
+    whose root is S_2 (lower_g_1 is flat above S_1, so its derivative is 0 there).
+    """
+    backorder_rate = stockout_cost + sum(holding)
+    mean_1, sd_1 = mean * leads[0], sd * math.sqrt(leads[0])
+    mean_2, sd_2 = mean * leads[1], sd * math.sqrt(leads[1])
+    level_1 = mean_1 + sd_1 * stats.norm.isf(holding[0] / backorder_rate)
+
+    def slope_1(y: float) -> float:
+        return holding[0] - backorder_rate * stats.norm.sf((y - mean_1) / sd_1)
+
+    def slope_2(y: float) -> float:
+        low = max(y - level_1, mean_2 - 15 * sd_2)
+        part = integrate.quad(
+            lambda x: slope_1(y - x) * stats.norm.pdf(x, mean_2, sd_2), low, mean_2 + 15 * sd_2, epsabs=1e-13
+        )[0]
+        return holding[1] + part
+
+    level_2 = optimize.brentq(slope_2, level_1, level_1 + mean_2 + 15 * sd_2, xtol=1e-9)
+    return level_1, level_2
+
+
+@pytest.mark.parametrize(
+    ("mean", "sd", "holding", "leads"),
+    [
+        (1e6, 1.0, (1.0, 0.5), (1.0, 2.0)),  # one grid over both stages would need 24 million points
+        (2813.486, 42.2023, (1.49, 0.0224), (0.5, 0.5)),  # a flat g_2: small upstream holding cost
+    ],
+)
+def test_serial_normal_levels_hold_at_large_means(
+    mean: float, sd: float, holding: tuple[float, float], leads: tuple[float, float]
+) -> None:
+    result = solve_serial_normal(list(holding), list(leads), 50.0 if mean > 1e5 else 0.8621, mean, sd)
+    want_1, want_2 = _two_stage_normal_reference(holding, leads, 50.0 if mean > 1e5 else 0.8621, mean, sd)
+    assert result.echelon_base_stock[0] == pytest.approx(want_1, abs=0.01 * sd)
+    assert result.echelon_base_stock[1] == pytest.approx(want_2, abs=0.01 * sd)
+
+
+def test_serial_normal_stage_without_lead_time_at_the_customer_end() -> None:
+    # Stage 1 ships instantly: D_1 = 0, so S_1 = 0 exactly (the minimum of g_1 sits on a kink), and
+    # stage 2 is a newsvendor whose shortage rate is p + H - h_1.
+    holding, stockout_cost, mean, sd = [0.152, 0.037], 9.2929, 5.478, 2.624
+    result = solve_serial_normal(holding, [0.0, 1.0], stockout_cost, mean, sd)
+    rate = stockout_cost + holding[1]
+    z = stats.norm.isf(holding[1] / rate)
+    assert result.echelon_base_stock[0] == 0.0
+    assert result.echelon_base_stock[1] == pytest.approx(mean + sd * z, abs=1e-3)
+    assert result.expected_cost == pytest.approx(rate * sd * stats.norm.pdf(z), rel=1e-5)

@@ -112,32 +112,49 @@ def solve_serial_normal(
     if not positive_sds:  # no lead time anywhere: no uncertainty, no stock, no cost
         return SerialResult(echelon_base_stock=tuple(0.0 for _ in holding), expected_cost=0.0)
 
-    # The quantiles that matter lie within ~z_max cumulative sds of the cumulative means.
+    # g_j bends only within ~z_max cumulative sds of the cumulative mean of stages 1..j; below that it
+    # is linear and above S_j lower_g_j is flat, so each stage gets its own window there. (One grid
+    # spanning every stage's window grows with the mean: at a mean of 10^6 it hit the point cap
+    # and coarsened the step to 0.75 sd, and took seconds.)
     smallest_positive_h = min((h for h in holding if h > 0.0), default=backorder_rate)
     z_max = max(8.0, float(-special.ndtri(smallest_positive_h / backorder_rate))) + 4.0
-    low = float(np.min(cumulative_means - z_max * cumulative_sds)) - 1.0
-    high = float(np.max(cumulative_means + z_max * cumulative_sds)) + 1.0
-    step = min(positive_sds) / points_per_sd
+    base_step = min(positive_sds) / points_per_sd
     max_points = 4_000_000
-    step = max(step, (high - low) / max_points)
-    grid = np.arange(low, high + step, step)
+
+    def stage_grid(stage: int) -> np.ndarray:
+        low = float(cumulative_means[stage] - z_max * cumulative_sds[stage]) - 1.0
+        high = float(cumulative_means[stage] + z_max * cumulative_sds[stage]) + 1.0
+        step = max(base_step, (high - low) / max_points)
+        return np.arange(low, high + step, step)
 
     levels: list[float] = []
     optimal_cost = 0.0
     lower_values: np.ndarray | None = None  # lower_g_{j-1} on the grid (None: stage 0, analytic)
     lower_slope = -backorder_rate
     lower_top = 0.0  # lower_g_{j-1} is constant (= its minimum) above this level
-    for holding_cost, stage_mean, stage_sd in zip(holding, stage_means, stage_sds, strict=True):
+    # While no stage so far has a lead time, lower_g_{j-1}(x) = analytic_rate * max(-x, 0) exactly.
+    analytic_rate = backorder_rate
+    previous_grid = np.zeros(0)
+    for stage, (holding_cost, stage_mean, stage_sd) in enumerate(
+        zip(holding, stage_means, stage_sds, strict=True)
+    ):
+        if lower_values is None and stage_sd == 0.0:
+            # No uncertainty yet: g_j(y) = h_j*y + analytic_rate*max(-y, 0) has its minimum, 0, at the
+            # kink y = 0; a parabola through grid points would miss a kink by up to half a step.
+            levels.append(0.0)
+            optimal_cost = 0.0
+            analytic_rate -= holding_cost
+            lower_slope += holding_cost
+            continue
+        grid = stage_grid(stage)
+        step = float(grid[1] - grid[0])
         if lower_values is None:
-            # g_1 in closed form: h_1 (y - mu) + (p + H) E[(D_1 - y)+].
-            if stage_sd > 0.0:
-                z = (grid - stage_mean) / stage_sd
-                loss = stage_sd * (
-                    np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) - z * 0.5 * special.erfc(z / math.sqrt(2))
-                )
-            else:
-                loss = np.maximum(stage_mean - grid, 0.0)
-            stage_cost = holding_cost * (grid - stage_mean) + backorder_rate * loss
+            # The first stage with a lead time, in closed form: h_j (y - mu) + rate E[(D_j - y)+].
+            z = (grid - stage_mean) / stage_sd
+            loss = stage_sd * (
+                np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) - z * 0.5 * special.erfc(z / math.sqrt(2))
+            )
+            stage_cost = holding_cost * (grid - stage_mean) + analytic_rate * loss
         else:
             half_width = int(math.ceil(12.0 * stage_sd / step)) if stage_sd > 0.0 else 0
             if stage_sd > 0.0:
@@ -146,12 +163,13 @@ def solve_serial_normal(
                 weights /= weights.sum()
             else:
                 weights = np.ones(1)
-            # f(x) = lower_g_{j-1}(x - stage_mean) on the grid extended by half_width each side.
+            # f(x) = lower_g_{j-1}(x - stage_mean) on this stage's grid extended by half_width each
+            # side, read from the previous stage's grid: linear below it, flat above S_{j-1}.
             extended_grid = grid[0] + step * np.arange(-half_width, len(grid) + half_width)
             shifted = extended_grid - stage_mean
-            values = np.interp(shifted, grid, lower_values)
-            below = shifted < grid[0]
-            values[below] = lower_values[0] + lower_slope * (shifted[below] - grid[0])
+            values = np.interp(shifted, previous_grid, lower_values)
+            below = shifted < previous_grid[0]
+            values[below] = lower_values[0] + lower_slope * (shifted[below] - previous_grid[0])
             values[shifted >= lower_top] = optimal_cost
             expected_lower = _convolve(values, weights[::-1])[: len(grid)]
             stage_cost = holding_cost * (grid - stage_mean) + expected_lower
@@ -159,6 +177,7 @@ def solve_serial_normal(
         level, optimal_cost = _parabola_vertex(grid, stage_cost, best)
         levels.append(level)
         lower_values = np.where(grid >= level, optimal_cost, stage_cost)
+        previous_grid = grid
         lower_top = level
         lower_slope += holding_cost
     return SerialResult(echelon_base_stock=tuple(levels), expected_cost=optimal_cost)

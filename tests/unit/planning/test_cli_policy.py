@@ -158,3 +158,20 @@ def test_unreadable_file_exits_2(tmp_path: Path) -> None:
 def test_help_lists_solve() -> None:
     result = runner.invoke(app, ["policy", "--help"])
     assert result.exit_code == 0 and "solve" in result.stdout
+
+
+def test_normal_rq_with_zero_lead_time_is_solved(tmp_path: Path) -> None:
+    record = {
+        "id": "BEANS-1KG@DC-LILLE",
+        "type": "rQ",
+        "demand": {"dist": "normal", "mean": 1300, "sd": 150},
+        "holding_cost": 0.225,
+        "stockout_cost": 7.5,
+        "fixed_cost": 8,
+        "lead_time": 0,
+    }
+    result = _solve(_write(tmp_path, record), "--json")
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout)
+    quantity = (2 * 8 * 1300 * (0.225 + 7.5) / (0.225 * 7.5)) ** 0.5
+    assert abs(line["Q"] - quantity) < 1e-6 and abs(line["r"] + quantity * 0.225 / 7.725) < 1e-6

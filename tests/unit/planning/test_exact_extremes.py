@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from stockmesh.planning.exact import solve_newsvendor_normal, solve_newsvendor_poisson, solve_serial_normal
+from stockmesh.planning.exact import (
+    solve_newsvendor_normal,
+    solve_newsvendor_poisson,
+    solve_rq_normal,
+    solve_serial_normal,
+)
 
 
 def _poisson_window(mean: float) -> tuple[np.ndarray, np.ndarray]:
@@ -124,3 +129,24 @@ def test_serial_normal_stage_without_lead_time_at_the_customer_end() -> None:
     assert result.echelon_base_stock[0] == 0.0
     assert result.echelon_base_stock[1] == pytest.approx(mean + sd * z, abs=1e-3)
     assert result.expected_cost == pytest.approx(rate * sd * stats.norm.pdf(z), rel=1e-5)
+
+
+@pytest.mark.parametrize(("lead_time", "sd"), [(0.0, 7.37), (0.0, 150.0)])
+def test_rq_normal_without_lead_time_is_the_eoq_with_planned_backorders(lead_time: float, sd: float) -> None:
+    rate, holding_cost, stockout_cost, fixed_cost = 263.24, 2.4326, 19.09, 68.3
+    result = solve_rq_normal(rate, sd, holding_cost, stockout_cost, fixed_cost, lead_time)
+
+    def cost(point: np.ndarray) -> float:  # G(y) = h y+ + p y- integrated by hand over [r, r+Q]
+        r, quantity = float(point[0]), float(point[1])
+        top = r + quantity
+        held = 0.5 * holding_cost * (max(top, 0.0) ** 2 - max(r, 0.0) ** 2)
+        short = 0.5 * stockout_cost * (max(-r, 0.0) ** 2 - max(-top, 0.0) ** 2)
+        return (fixed_cost * rate + held + short) / quantity
+
+    best = optimize.minimize(
+        cost, x0=np.array([-5.0, 50.0]), method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+    )
+    reorder_point, quantity = result.r, result.Q
+    assert reorder_point == pytest.approx(best.x[0], abs=1e-4)
+    assert quantity == pytest.approx(best.x[1], abs=1e-4)
+    assert result.expected_cost == pytest.approx(best.fun, rel=1e-9)

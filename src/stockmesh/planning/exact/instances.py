@@ -186,8 +186,6 @@ def _solve_rq(reader: _Reader) -> dict[str, Any]:
         return {"r": int(result.r), "Q": int(result.Q), "expected_cost": result.expected_cost}
     mean = reader.number(demand, "mean", "demand.mean", positive=True)
     sd = reader.number(demand, "sd", "demand.sd", positive=True)
-    if lead_time == 0:
-        raise reader.fail("lead_time", "must be > 0 for normal demand (lead-time demand needs a positive sd)")
     result = rq.solve_rq_normal(mean, sd, holding, stockout, fixed, lead_time)
     return {"r": result.r, "Q": result.Q, "expected_cost": result.expected_cost}
 

@@ -108,9 +108,25 @@ def solve_rq_normal(
     fixed_cost: float,
     lead_time: float,
 ) -> RQResult:
-    """Real (r, Q) when demand over t time units is N(mean_rate*t, sd_rate^2*t); needs sd*L > 0."""
+    """Real (r, Q) when demand over t time units is N(mean_rate*t, sd_rate^2*t).
+
+    With no spread over the lead time (L = 0 or sd = 0) the lead-time demand is the constant
+    mean_rate*L, and g is the EOQ with planned backorders: Q = sqrt(2 K lambda (h+p) / (h p)),
+    r = mean_rate*L - Q h / (h+p), cost sqrt(2 K lambda h p / (h+p)).
+    """
     lead_time_mean = mean_rate * lead_time
     lead_time_sd = sd_rate * math.sqrt(lead_time)
+    if lead_time_sd == 0.0:
+        order_cost = fixed_cost * mean_rate
+        if order_cost == 0.0:
+            return RQResult(r=lead_time_mean, Q=0.0, expected_cost=0.0)
+        rate_sum = holding_cost + stockout_cost
+        quantity = math.sqrt(2.0 * order_cost * rate_sum / (holding_cost * stockout_cost))
+        return RQResult(
+            r=lead_time_mean - quantity * holding_cost / rate_sum,
+            Q=quantity,
+            expected_cost=math.sqrt(2.0 * order_cost * holding_cost * stockout_cost / rate_sum),
+        )
     G, integral_G = _normal_cost_terms(lead_time_mean, lead_time_sd, holding_cost, stockout_cost)
     order_cost = fixed_cost * mean_rate
     critical_ratio = stockout_cost / (stockout_cost + holding_cost)

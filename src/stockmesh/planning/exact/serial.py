@@ -100,7 +100,7 @@ def solve_serial_normal(
     sd: float,
     points_per_sd: int = 400,
 ) -> SerialResult:
-    """Real echelon base-stock levels for N(mean, sd^2) demand per time unit (needs sd > 0)."""
+    """Real echelon base-stock levels for N(mean, sd^2) demand per time unit (sd = 0: deterministic)."""
     holding = [float(h) for h in echelon_holding_costs]
     total_holding = sum(holding)
     backorder_rate = stockout_cost + total_holding
@@ -109,8 +109,8 @@ def solve_serial_normal(
     cumulative_means = np.cumsum(stage_means)
     cumulative_sds = np.sqrt(np.cumsum(np.square(stage_sds)))
     positive_sds = [s for s in stage_sds if s > 0.0]
-    if not positive_sds:  # no lead time anywhere: no uncertainty, no stock, no cost
-        return SerialResult(echelon_base_stock=tuple(0.0 for _ in holding), expected_cost=0.0)
+    if not positive_sds:  # deterministic lead-time demand: stock exactly the pipeline, at no cost
+        return SerialResult(echelon_base_stock=tuple(float(m) for m in cumulative_means), expected_cost=0.0)
 
     # g_j bends only within ~z_max cumulative sds of the cumulative mean of stages 1..j; below that it
     # is linear and above S_j lower_g_j is flat, so each stage gets its own window there. (One grid

@@ -52,6 +52,12 @@ def backtest_command(
     lead_time: Annotated[int, typer.Option(min=0, help="Supplier lead time in days for every series")] = 7,
     unit_cost: Annotated[float, typer.Option(min=0.0, help="Unit cost of every series")] = 10.0,
     order_cost: Annotated[float, typer.Option(min=0.0, help="Fixed cost per order")] = 20.0,
+    lost_sale_factor: Annotated[float, typer.Option(
+        min=0.0, help="Penalty of a lost sale, in unit costs (the margin lost, 1 = the unit cost)")] = 1.0,
+    holding_rate: Annotated[float, typer.Option(
+        min=0.0, help="Holding cost per year, as a share of the unit cost")] = 0.25,
+    history_periods: Annotated[int, typer.Option(
+        min=1, help="Periods of the file the policies start from (at least 56 days, at most a third of the file)")] = 12,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N series")] = None,
     freq: Annotated[Freq | None, typer.Option("--freq", help="D, W or M; detected from the dates if omitted")] = None,
     allow_fractional: Annotated[
@@ -68,8 +74,10 @@ def backtest_command(
         raise typer.Exit(2)
     try:
         spec = backtest_spec(demand_csv, seed=seed, limit=limit, freq=None if freq is None else freq.value,
-                             allow_fractional=allow_fractional, economics=BacktestEconomics(
-            unit_cost=unit_cost, fixed_order_cost=order_cost, lead_time_days=lead_time))
+                             allow_fractional=allow_fractional, history_periods=history_periods,
+                             economics=BacktestEconomics(
+            unit_cost=unit_cost, fixed_order_cost=order_cost, lead_time_days=lead_time,
+            lost_sale_margin_factor=lost_sale_factor, holding_rate_per_year=holding_rate))
     except (InvalidInput, OSError) as error:
         typer.echo(f"error: {demand_csv}: {error}", err=True)
         raise typer.Exit(2) from error

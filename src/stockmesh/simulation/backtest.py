@@ -6,7 +6,11 @@ from the gaps between consecutive dates of each series (daily, weekly or monthly
 it). A period's quantity is spread over its days: every unit falls on a day of the period drawn uniformly at random (seeded), so a monthly total of 30 becomes about one
 a day, and a total of 2 lands on two days of the month: demand keeps its monthly totals and its
 intermittency. The first ``history_days`` are the history the policies start from, the next
-``warmup_days`` are simulated but not measured, the rest is measured.
+``warmup_days`` are simulated but not measured, the rest is measured. By default the history is
+``history_periods`` (12) periods of the file (a year of a monthly or weekly file: a slow mover that
+sells a few units a year shows them, and the seasons are seen once), never less than 56 days and
+at most a third of the file's days; each row starts with ``lead time + 7`` days of its mean
+history demand on hand, rounded up.
 
 The file carries no economics, so every row gets the same, documented ones (``BacktestEconomics``);
 the oracle is not available (there is no true distribution), hindsight is.
@@ -33,7 +37,7 @@ class BacktestEconomics:
     unit_cost: float = 10.0
     holding_rate_per_year: float = 0.25
     fixed_order_cost: float = 20.0
-    lost_sale_margin_factor: float = 1.0
+    lost_sale_margin_factor: float = 1.0  # the lost-sale penalty per unit, in unit costs
     lead_time_days: int = 7
 
 
@@ -89,16 +93,28 @@ def demand_to_days(starts: list[dt.date], matrix: np.ndarray, period_days: np.nd
     return days, demand.astype(np.int32) if fits else demand
 
 
-def backtest_spec(path: str | Path, *, history_days: int = 56, warmup_days: int = 56, seed: int = 0,
+MIN_HISTORY_DAYS = 56
+
+
+def default_history_days(period_days: np.ndarray, n_days: int, periods: int = 12) -> int:
+    """``periods`` periods of the file (their median length), at least 56 days, at most a third of the file."""
+    wanted = periods * int(np.median(period_days))
+    return max(MIN_HISTORY_DAYS, min(wanted, n_days // 3))
+
+
+def backtest_spec(path: str | Path, *, history_days: int | None = None, warmup_days: int = 56, seed: int = 0,
                   economics: BacktestEconomics | None = None, limit: int | None = None,
-                  freq: Frequency | None = None, allow_fractional: bool = False) -> WorldSpec:
-    """A world that replays the file's demand."""
+                  freq: Frequency | None = None, allow_fractional: bool = False,
+                  history_periods: int = 12) -> WorldSpec:
+    """A world that replays the file's demand (``history_days`` None: ``history_periods`` periods)."""
     econ = economics or BacktestEconomics()
     keys, starts, matrix, period = read_demand_csv(path, freq=freq, allow_fractional=allow_fractional)
     if limit is not None:
         keys, matrix = keys[:limit], matrix[:, :limit]
     days, demand = demand_to_days(starts, matrix, period, np.random.default_rng(seed))
     n_days, n_rows = demand.shape
+    if history_days is None:
+        history_days = default_history_days(period, n_days, history_periods)
     if n_days <= history_days + warmup_days:
         raise ScenarioError("date", f"the file covers {n_days} days, fewer than history + warm-up + one measured day "
                                     f"({history_days + warmup_days + 1})")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.entrypoints.cli import app
-from stockmesh.simulation.backtest import backtest_spec
+from stockmesh.simulation.backtest import backtest_spec, default_history_days
 
 MONTHS = [dt.date(2021 + index // 12, index % 12 + 1, 1) for index in range(12)]
 
@@ -113,3 +113,20 @@ def test_a_short_daily_file_replays_with_finite_kpis(tmp_path: Path) -> None:
     payload = json.loads(result.stdout, parse_constant=lambda constant: pytest.fail(f"{constant} in the KPIs"))
     assert 0.0 < payload["fill_rate"] <= 1.0
     assert payload["per_site"].keys() == {"S1", "S2"}
+
+
+def test_the_history_is_a_year_of_periods_capped_by_the_file() -> None:
+    assert default_history_days(np.full(48, 30), 48 * 30) == 360  # a monthly file: 12 months
+    assert default_history_days(np.full(12, 30), 365) == 121  # one year: a third of it
+    assert default_history_days(np.full(20, 7), 140) == 56  # never under 56 days
+
+
+def test_the_cli_sets_the_lost_sale_factor_and_the_holding_rate(tmp_path: Path) -> None:
+    rows = [f"BRAKE-PAD-{part},WAREHOUSE-LYON,{month},{(part + index) % 3}"
+            for part in range(3) for index, month in enumerate(MONTHS)]
+    path = _write(tmp_path, rows)
+    result = CliRunner().invoke(app, ["backtest", str(path), "--policy", "minmax", "--lost-sale-factor", "0",
+                                      "--holding-rate", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["stockout_cost"] == 0 and payload["holding_cost"] == 0

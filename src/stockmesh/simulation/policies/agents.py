@@ -1,15 +1,19 @@
 """The first ``agents`` policy: forecast-driven (s, S) from censored sales only.
 
 It sees what a deployment sees: sales (a day that ended with an empty shelf is *censored*: its
-sales are a lower bound of demand, so it is left out of the estimates rather than read as zero),
+sales are a lower bound of demand; a censored day that sold nothing had no stock all day and is
+left out of the estimates, one that sold ``s`` units counts with E[D | D >= s], ``_uncensor``),
 receipts (realised lead times per lane), the promotions calendar and supplier notices. No true
 distribution, no future demand.
 
 Per row, every day:
 
-1. weekday index per site, from uncensored non-promotion days of the trailing window;
-2. base level: exponentially weighted mean of deseasonalised uncensored non-promotion sales, and a
-   per-site trend (ratio of the last 28 days to the 28 before), damped and capped;
+1. weekday index per site, from uncensored non-promotion days of the trailing window, shrunk towards
+   1 by a few units (a site of slow movers sells a handful a week);
+2. base level: exponentially weighted mean of deseasonalised non-promotion sales, and a
+   per-site trend (ratio of the last 28 days to the 28 before), damped and capped. A slow mover
+   (fewer than 8 days with a sale in the window) is rated on the longest history seen (up to 364
+   days), shrunk towards its site's slow movers (empirical Bayes, Gamma-Poisson);
 3. dispersion: the row's variance of deseasonalised sales, at least Poisson;
 4. promotion uplift: pooled over all rows, from uncensored promotion days against the base
    forecast of those days;
@@ -18,7 +22,8 @@ Per row, every day:
 6. demand over the lead time: mixture over a discretised lead-time distribution of the day-by-day
    forecast (weekday, trend, promotions on the calendar), plus the level's estimation error;
 7. s = its negative-binomial quantile at the lost-sales critical ratio p mu / (p mu + h Q), with
-   Q = max(EOQ, mu); S = s + Q.
+   Q = max(EOQ, mu); S = s + Q; a store row is left unstocked (s = -1, S = 0) when carrying that
+   (s, S) costs more a day than the sales it would lose without stock (``_worth_stocking``).
 
 A DC (a row that supplies other rows) plans on **echelon** stock and demand instead (Clark-Scarf
 echelon base stock, made (s, S) like the stores): the orders it receives are a poor signal (an
@@ -86,6 +91,11 @@ class AgentsSettings:
     promotion_prior_uplift: float = 1.0
     promotion_prior_weight: float = 20.0
     min_valid_days: int = 7
+    weekday_prior_units: float = 20.0  # shrinks each weekday's index towards 1 (``_weekday_index``)
+    censored_passes: int = 3  # fixed-point passes estimating the demand of days that emptied the shelf
+    intermittent_demand_days: int = 8  # fewer days with a sale in the window: a slow mover, rated on ...
+    intermittent_window_days: int = 364  # ... this longer window (as much of it as has been seen)
+    pool_slow_movers: bool = True  # shrink a slow mover's rate towards its site's slow movers (empirical Bayes)
     estimation_error: bool = True
     shelf_life_share: float = 0.25
     promotion_refresh_days: int = 7
@@ -115,7 +125,8 @@ class AgentsPolicy:
     def decide(self, observation: Observation, rows: np.ndarray) -> Decision:
         plan = self._plan(observation, rows)
         position = observation.inventory_position[rows]
-        formula = "s = NB quantile of forecast lead-time demand at CR = p mu / (p mu + h Q); S = s + max(EOQ, mu)"
+        formula = ("s = NB quantile of forecast lead-time demand at CR = p mu / (p mu + h Q); S = s + max(EOQ, mu); "
+                   "not stocked (s = -1, S = 0) when p mu < K mu / (S - s) + h (s - lead-time demand + (S - s + 1) / 2)")
         inputs: dict[str, np.ndarray | float] = {
             "level": plan["level"], "daily_variance": plan["variance"], "valid_days": plan["valid_days"],
             "trend_per_day": plan["trend"], "promotion_uplift": plan["uplift"],
@@ -124,6 +135,7 @@ class AgentsPolicy:
             "lead_time_demand_variance": plan["lead_demand_variance"], "inventory_position": position}
         parameters: dict[str, np.ndarray | float] = {
             "critical_ratio": plan["ratio"], "eoq": plan["eoq"], "order_quantity_target": plan["quantity"],
+            "stocked": plan["stocked"].astype(np.float64),
             "window_days": float(self.settings.window_days),
             "level_half_life_days": self.settings.level_half_life_days}
         reorder_point, order_up_to = plan["reorder_point"], plan["order_up_to"]
@@ -206,22 +218,26 @@ class AgentsPolicy:
         sales, censored, days = observation.history(cfg.window_days, rows)
         promo_past = observation.promotion_active[days][:, rows]
         weekday_past = observation.weekday[days]
-        valid = ~censored & ~promo_past
         site = observation.row_site[rows]
 
-        weekday_index = _weekday_index(sales, valid, weekday_past, site)
-        deseasonalised = sales / _index_for(weekday_index, weekday_past, site)
+        weekday_index = _weekday_index(sales, ~censored & ~promo_past, weekday_past, site, cfg.weekday_prior_units)
+        index_past = _index_for(weekday_index, weekday_past, site)
+        sales, valid = _uncensor(sales, censored, ~promo_past, index_past, cfg)
+        deseasonalised = sales / index_past
         age = days[-1] - days
         weights = np.power(0.5, age / cfg.level_half_life_days)[:, None] * valid
         weight_sum = weights.sum(axis=0)
         n_valid = valid.sum(axis=0)
         level = np.where(weight_sum > 0, (weights * deseasonalised).sum(axis=0) / np.maximum(weight_sum, 1e-12), 0)
-        mean_valid = np.where(n_valid > 0, (deseasonalised * valid).sum(axis=0) / np.maximum(n_valid, 1), 0)
-        variance = np.where(
-            n_valid > 1,
-            ((deseasonalised - mean_valid) ** 2 * valid).sum(axis=0) / np.maximum(n_valid - 1, 1),
-            mean_valid,
-        )
+        variance = _sample_variance(deseasonalised, valid)
+        # a slow mover sells on a few days of the window: its rate comes from the longest history
+        # seen (a window of 56 days with no sale is not a rate of zero)
+        slow = np.flatnonzero(((sales > 0) & valid).sum(axis=0) < cfg.intermittent_demand_days)
+        if slow.size and cfg.intermittent_window_days > cfg.window_days:
+            slow_level, slow_variance, slow_valid = self._long_rate(observation, rows[slow], weekday_index, site[slow])
+            known = slow_valid >= cfg.min_valid_days
+            slow = slow[known]
+            level[slow], variance[slow], n_valid[slow] = slow_level[known], slow_variance[known], slow_valid[known]
         # rows censored for most of the window keep their last good estimate
         good = n_valid >= cfg.min_valid_days
         memory_level = self._level_memory[rows]
@@ -255,11 +271,15 @@ class AgentsPolicy:
             observation.row_echelon[rows] > 0, cfg.upstream_penalty_share, 1.0)
         ratio = lost_sales_critical_ratio(penalty, mu, holding, quantity)
         reorder_point = negative_binomial_quantile(lead_demand_mean, lead_demand_variance, ratio)
+        order_up_to = reorder_point + np.ceil(quantity)
+        stocked = _worth_stocking(observation, rows, mu, penalty, reorder_point, order_up_to, lead_demand_mean)
+        reorder_point, order_up_to = np.where(stocked, reorder_point, -1.0), np.where(stocked, order_up_to, 0.0)
         plan = {"level": level, "variance": variance, "valid_days": n_valid.astype(float), "trend": trend,
                 "uplift": uplift, "lead_time_mean": lead_time_mean, "lead_time_variance": lead_time_variance,
                 "notice": notice, "lead_demand_mean": lead_demand_mean,
-                "lead_demand_variance": lead_demand_variance, "ratio": ratio, "eoq": eoq, "quantity": quantity,
-                "reorder_point": reorder_point, "order_up_to": reorder_point + np.ceil(quantity)}
+                "lead_demand_variance": lead_demand_variance, "ratio": ratio, "eoq": eoq,
+                "quantity": np.where(stocked, quantity, 0.0), "reorder_point": reorder_point,
+                "order_up_to": order_up_to, "stocked": stocked}
         self._remember(rows, observation=observation, weekday_index=row_weekday_index, **{
             key: plan[key] for key in ("level", "variance", "valid_days", "trend", "uplift", "lead_time_mean",
                                        "lead_time_variance", "quantity", "reorder_point",
@@ -415,6 +435,28 @@ class AgentsPolicy:
                 "reorder_point": reorder_point, "order_up_to": reorder_point + np.ceil(quantity)}
         return candidates[chosen], {key: values[chosen] for key, values in plan.items()}
 
+    def _long_rate(self, observation: Observation, rows: np.ndarray, weekday_index: np.ndarray,
+                   site: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rate, variance and informative days of deseasonalised demand over the long window (slow movers).
+
+        Each row's rate is shrunk towards its site's slow movers (empirical Bayes, Gamma-Poisson: a
+        Gamma prior fitted to their rates by moments, posterior mean (units + alpha) / (days + beta)):
+        no sale in a year is weak evidence of a rate of zero when the site's other slow movers sell a
+        unit every few months, and one lucky sale in a year says little more.
+        """
+        cfg = self.settings
+        sales, censored, days = observation.history(cfg.intermittent_window_days, rows)
+        promo_past = observation.promotion_active[days][:, rows]
+        index_past = _index_for(weekday_index, observation.weekday[days], site)
+        sales, valid = _uncensor(sales, censored, ~promo_past, index_past, cfg)
+        deseasonalised = sales / index_past
+        n_valid = valid.sum(axis=0)
+        units = (deseasonalised * valid).sum(axis=0)
+        rate = units / np.maximum(n_valid, 1)
+        if cfg.pool_slow_movers:
+            rate = _gamma_poisson_posterior(units, n_valid, site, n_valid >= cfg.min_valid_days)
+        return rate, np.maximum(_sample_variance(deseasonalised, valid), rate), n_valid
+
     def _promotion_uplift(self, observation: Observation, rows: np.ndarray, level: np.ndarray,
                           weekday_index: np.ndarray, site: np.ndarray, *, share: bool = True) -> np.ndarray:
         """Pooled uplift of promotion days: their sales over the base forecast of those days."""
@@ -436,6 +478,69 @@ class AgentsPolicy:
             # pooled over the stores; refreshed weekly (DC rows never carry promotions)
             self._uplift = (observation.day, np.array(uplift))
         return np.full(rows.size, uplift)
+
+
+def _sample_variance(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per column variance of the valid values (their mean when fewer than two)."""
+    n_valid = valid.sum(axis=0)
+    mean = np.where(n_valid > 0, (values * valid).sum(axis=0) / np.maximum(n_valid, 1), 0)
+    return np.where(n_valid > 1, ((values - mean) ** 2 * valid).sum(axis=0) / np.maximum(n_valid - 1, 1), mean)
+
+
+def _gamma_poisson_posterior(units: np.ndarray, exposure: np.ndarray, site: np.ndarray,
+                             fitted: np.ndarray) -> np.ndarray:
+    """Posterior mean rate of each row, its site's ``fitted`` rows giving the Gamma prior (moments).
+
+    Prior mean m = their units / their days; prior variance v = the spread of their rates less the
+    Poisson noise of each (m / days); alpha = m^2 / v, beta = m / v. No spread beyond Poisson: every
+    row gets m.
+    """
+    n_sites = int(site.max(initial=0)) + 1
+    count = np.bincount(site, weights=fitted, minlength=n_sites)
+    mean = (np.bincount(site, weights=units * fitted, minlength=n_sites)
+            / np.maximum(np.bincount(site, weights=exposure * fitted, minlength=n_sites), 1e-12))
+    rate = units / np.maximum(exposure, 1)
+    spread = np.bincount(site, weights=(rate - mean[site]) ** 2 * fitted, minlength=n_sites) / np.maximum(count, 1)
+    noise = np.bincount(site, weights=fitted / np.maximum(exposure, 1), minlength=n_sites) / np.maximum(count, 1)
+    variance = spread - mean * noise
+    beta = np.where((variance > 0) & (count > 1), mean / np.maximum(variance, 1e-300), 1e12)
+    beta = np.where(mean > 0, beta, 0.0)  # nothing sold at the site: no prior
+    return (units + mean[site] * beta[site]) / np.maximum(exposure + beta[site], 1e-12)
+
+
+def _uncensor(sales: np.ndarray, censored: np.ndarray, counted: np.ndarray, index: np.ndarray,
+              cfg: AgentsSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Sales with the demand of each censored day that sold something estimated; which days tell demand.
+
+    A day that ended with an empty shelf after selling ``s > 0`` units had a demand of at least ``s``:
+    leaving it out drops exactly the days that emptied the shelf (for a slow mover holding one or two
+    units, every sale), so the estimate sinks and the policy stops ordering. Such a day counts with
+    E[D | D >= s], D Poisson with the row's mean of the other days times the day's weekday index
+    (a few fixed-point passes; ``s`` itself when there is nothing else to go by). A censored day
+    that sold nothing had no stock all day and tells nothing: it stays out. Only ``counted`` days
+    (not promotions) count at all.
+    """
+    from scipy.special import gammainc
+
+    hit = censored & (sales > 0) & counted
+    valid = (~censored | hit) & counted
+    if not hit.any():
+        return sales, valid
+    floor = sales[hit]
+    exact = ~censored & counted
+    n_exact = exact.sum(axis=0)
+    # first guess: the mean of the exact days, or each censored day's sales when there are none
+    rate = (sales / index * exact).sum(axis=0) / np.maximum(n_exact, 1)
+    estimate = sales.astype(np.float64, copy=True)
+    for _ in range(cfg.censored_passes):
+        mean = np.maximum((rate[None, :] * index)[hit], 1e-12)
+        # E[D 1(D >= s)] = m P(D >= s - 1), P(D >= k) = gammainc(k, m) for k >= 1, 1 for k = 0
+        above = gammainc(floor, mean)
+        above_one_less = np.where(floor > 1, gammainc(np.maximum(floor - 1, 1), mean), 1.0)
+        tail_mean = np.where(above > 1e-300, mean * above_one_less / np.maximum(above, 1e-300), floor)
+        estimate[hit] = np.maximum(tail_mean, floor)
+        rate = (estimate / index * valid).sum(axis=0) / np.maximum(valid.sum(axis=0), 1)
+    return estimate, valid
 
 
 def _lead_time(observation: Observation, rows: np.ndarray,
@@ -484,6 +589,22 @@ def _cumulative_forecast(observation: Observation, rows: np.ndarray, horizon: in
     return cumulative_mean, cumulative_variance
 
 
+def _worth_stocking(observation: Observation, rows: np.ndarray, daily: np.ndarray, penalty: np.ndarray,
+                    reorder_point: np.ndarray, order_up_to: np.ndarray, lead_demand_mean: np.ndarray) -> np.ndarray:
+    """Whether a store row's (s, S) costs less a day than the sales it would lose without stock.
+
+    Carrying (s, S): K D / (S - s) to order, h (s - lead-time demand + (S - s + 1) / 2) to hold, against
+    p D lost without stock. A slow mover with a low penalty is cheaper left unstocked (its lost sales
+    cost less than a batch sitting on the shelf for a year and the order that brought it); a smooth
+    one never is. A DC row is always stocked: its shortages are its stores' (the echelon plan).
+    """
+    batch = np.maximum(order_up_to - reorder_point, 1)
+    holding = observation.holding_cost_per_day[rows]
+    carrying = (observation.order_cost[rows] * daily / batch
+                + holding * (np.maximum(reorder_point - lead_demand_mean, 0) + (batch + 1) / 2))
+    return (penalty * daily > carrying) | (observation.row_echelon[rows] > 0)
+
+
 def _cycle_quantity(observation: Observation, rows: np.ndarray, eoq: np.ndarray, daily: np.ndarray,
                     cfg: AgentsSettings) -> np.ndarray:
     """Q = max(EOQ, a day's demand); a perishable order must sell before it expires: a share of the shelf life."""
@@ -493,8 +614,14 @@ def _cycle_quantity(observation: Observation, rows: np.ndarray, eoq: np.ndarray,
                     quantity)
 
 
-def _weekday_index(sales: np.ndarray, valid: np.ndarray, weekday: np.ndarray, site: np.ndarray) -> np.ndarray:
-    """[7, n_sites_max] multiplicative weekday index per site, mean 1 over the week."""
+def _weekday_index(sales: np.ndarray, valid: np.ndarray, weekday: np.ndarray, site: np.ndarray,
+                   prior_units: float = 0.0) -> np.ndarray:
+    """[7, n_sites_max] multiplicative weekday index per site, mean 1 over the week.
+
+    Each weekday's index is shrunk towards 1 by ``prior_units`` units sold at the site's average
+    rate: a site of slow movers sells a handful of units a week, and an index of 0.05 for a weekday
+    that happened to sell nothing would read its next sale as twenty.
+    """
     n_sites = int(site.max(initial=0)) + 1
     one_hot_day = np.eye(7)[weekday]  # [days, 7]
     site_matrix = np.zeros((site.size, n_sites))
@@ -504,7 +631,9 @@ def _weekday_index(sales: np.ndarray, valid: np.ndarray, weekday: np.ndarray, si
     seen = count > 0
     rate = np.where(seen, sold / np.maximum(count, 1), 0.0)
     overall = rate.sum(axis=0) / np.maximum(seen.sum(axis=0), 1)
-    index = np.where(seen & (overall > 0), rate / np.where(overall > 0, overall, 1), 1.0)
+    expected = count * overall  # units each weekday would have sold at the average rate
+    shrunk = (sold + prior_units) / np.maximum(expected + prior_units, 1e-12)
+    index = np.where(seen & (overall > 0), shrunk, 1.0)
     return np.maximum(index, 0.05)
 
 

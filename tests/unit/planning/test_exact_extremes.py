@@ -17,6 +17,7 @@ from stockmesh.planning.exact import (
     solve_newsvendor_poisson,
     solve_rq_normal,
     solve_serial_normal,
+    solve_ss_poisson,
 )
 
 
@@ -150,3 +151,18 @@ def test_rq_normal_without_lead_time_is_the_eoq_with_planned_backorders(lead_tim
     assert reorder_point == pytest.approx(best.x[0], abs=1e-4)
     assert quantity == pytest.approx(best.x[1], abs=1e-4)
     assert result.expected_cost == pytest.approx(best.fun, rel=1e-9)
+
+
+@pytest.mark.parametrize(("mean", "fixed_cost"), [(10_000.0, 64.0), (0.05, 3.0), (250.0, 400.0)])
+def test_ss_optimum_holds_against_its_neighbours(mean: float, fixed_cost: float) -> None:
+    # The renewal sums run over the window where the pmf is not 0; the optimum must still beat every
+    # neighbouring (s, S) priced by the plain formula, and satisfy the Zheng-Federgruen test on s.
+    from tests.unit.planning.brute import poisson_G, ss_cost
+
+    result = solve_ss_poisson(mean, 1.0, 9.0, fixed_cost)
+    best = ss_cost(result.s, result.S, mean, 1.0, 9.0, fixed_cost)
+    assert result.expected_cost == pytest.approx(best, rel=1e-9)
+    for s in range(result.s - 2, result.s + 3):
+        for S in range(max(s + 1, result.S - 2), result.S + 3):
+            assert ss_cost(s, S, mean, 1.0, 9.0, fixed_cost) >= best * (1 - 1e-12)
+    assert poisson_G(result.s + 1, mean, 1.0, 9.0) < best <= poisson_G(result.s, mean, 1.0, 9.0) * (1 + 1e-12)

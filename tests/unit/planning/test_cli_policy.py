@@ -82,6 +82,10 @@ def test_wrong_expected_answer_exits_1(tmp_path: Path) -> None:
         ({"demand": {"dist": "gamma", "mean": 50}}, "demand.dist"),
         ({"type": "eoq"}, "type"),
         ({"lead_time": 1.5}, "lead_time"),
+        ({"type": ["newsvendor"]}, "type"),
+        ({"expected": {"base_stock": 56, "expected_cost": "1.99"}}, "expected.expected_cost"),
+        ({"expected": {"base_stock": 56.6, "expected_cost": 2.0}, "tolerance": {"cost_rel": "0.1%"}}, "tolerance.cost_rel"),
+        ({"expected": {"base_stock": 56.6, "expected_cost": 2.0}, "tolerance": {"exact": "base_stock"}}, "tolerance.exact"),
     ],
 )
 def test_bad_instances_exit_2_naming_instance_and_field(tmp_path: Path, change: dict, field: str) -> None:
@@ -175,3 +179,13 @@ def test_normal_rq_with_zero_lead_time_is_solved(tmp_path: Path) -> None:
     line = json.loads(result.stdout)
     quantity = (2 * 8 * 1300 * (0.225 + 7.5) / (0.225 * 7.5)) ** 0.5
     assert abs(line["Q"] - quantity) < 1e-6 and abs(line["r"] + quantity * 0.225 / 7.725) < 1e-6
+
+
+def test_gsm_service_times_beyond_the_dp_table_are_rejected(tmp_path: Path) -> None:
+    nodes = [
+        {"id": "PLANT-RENNES", "processing_time": 10**9, "holding_cost": 1, "successors": ["STORE-A"]},
+        {"id": "STORE-A", "processing_time": 1, "holding_cost": 2, "successors": [], "demand": {"mean": 5, "sd": 1}},
+    ]
+    record = {"id": "slow-plant", "type": "gsm_tree", "nodes": nodes, "demand_bound_constant": 1.64}
+    result = _solve(_write(tmp_path, record))
+    assert result.exit_code == 2 and "slow-plant" in result.stderr and "field 'nodes'" in result.stderr

@@ -48,6 +48,9 @@ class GsmResult:
     safety_stock: dict[str, float]
 
 
+_MAX_HORIZON = 2000
+
+
 class NotATreeError(ValueError):
     """The network, ignoring direction, is not a tree (a cycle, a repeated edge or disconnected)."""
 
@@ -129,6 +132,11 @@ def solve_gsm_tree(nodes: Sequence[GsmNode], demand_bound_constant: float) -> Gs
         variance[node_id] = node.demand_sd**2 + sum(variance[k] for k in node.successors)
 
     horizon = max(node.external_inbound_cst for node in nodes) + sum(node.processing_time for node in nodes)
+    if horizon > _MAX_HORIZON:  # the DP tabulates (horizon + 1)^2 pairs (S, SI) per node
+        raise ValueError(
+            f"service times up to {horizon} periods (inbound CST + processing times) exceed the "
+            f"{_MAX_HORIZON} the exact DP tabulates"
+        )
     cst = np.arange(horizon + 1)
     net_lead_time = cst[None, :] - cst[:, None]  # SI - S, indexed [S, SI]
 

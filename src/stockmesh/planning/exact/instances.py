@@ -291,7 +291,7 @@ def solve_instance(record: Mapping[str, Any]) -> SolvedInstance:
         raise InvalidInput("missing or empty instance id", field="id")
     reader = _Reader(record, instance_id)
     instance_type = reader.get(record, "type", "type")
-    if instance_type not in _SOLVERS:
+    if not isinstance(instance_type, str) or instance_type not in _SOLVERS:
         raise reader.fail("type", f"unknown type {instance_type!r}; known: {', '.join(INSTANCE_TYPES)}")
     answer = _SOLVERS[instance_type](reader)
     expected = record.get("expected")
@@ -299,11 +299,31 @@ def solve_instance(record: Mapping[str, Any]) -> SolvedInstance:
         return SolvedInstance(instance_id, instance_type, answer, None)
     if not isinstance(expected, Mapping):
         raise reader.fail("expected", "must be an object")
+    for key, value in expected.items():
+        _check_expected_value(reader, value, f"expected.{key}")
     tolerance = record.get("tolerance", {})
     if not isinstance(tolerance, Mapping):
         raise reader.fail("tolerance", "must be an object")
+    exact = tolerance.get("exact", [])
+    if not isinstance(exact, list) or not all(isinstance(key, str) for key in exact):
+        raise reader.fail("tolerance.exact", f"must be a list of key names, got {exact!r}")
+    for key in ("cost_rel", "level_abs"):
+        if key in tolerance:
+            reader.number(tolerance, key, f"tolerance.{key}", minimum=0.0)
     mismatches = check_answer(answer, expected, tolerance)
     return SolvedInstance(instance_id, instance_type, answer, not mismatches, tuple(mismatches))
+
+
+def _check_expected_value(reader: _Reader, value: Any, path: str) -> None:
+    """An expected value is a number, or a list or object of them (levels, CSTs by node id)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_expected_value(reader, item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_expected_value(reader, item, f"{path}[{index}]")
+    elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise reader.fail(path, f"must be a finite number (or a list or object of them), got {value!r}")
 
 
 def check_answer(

@@ -166,3 +166,13 @@ def test_ss_optimum_holds_against_its_neighbours(mean: float, fixed_cost: float)
         for S in range(max(s + 1, result.S - 2), result.S + 3):
             assert ss_cost(s, S, mean, 1.0, 9.0, fixed_cost) >= best * (1 - 1e-12)
     assert poisson_G(result.s + 1, mean, 1.0, 9.0) < best <= poisson_G(result.s, mean, 1.0, 9.0) * (1 + 1e-12)
+
+
+def test_serial_normal_levels_are_within_a_hundredth_of_a_unit_at_a_large_sd() -> None:
+    # Levels are judged in absolute units (level_abs), so an sd of 45,000 per stage asks for a
+    # relative precision of 1e-7: 400 grid points per sd left S_2 0.05 units off, on a flat g_2.
+    holding, leads, stockout_cost, mean, sd = (0.795, 0.0131), (2.0, 0.25), 16.0952, 56000.646, 32032.3695
+    result = solve_serial_normal(list(holding), list(leads), stockout_cost, mean, sd)
+    want = _two_stage_normal_reference(holding, leads, stockout_cost, mean, sd)
+    assert result.echelon_base_stock[0] == pytest.approx(want[0], abs=0.02)
+    assert result.echelon_base_stock[1] == pytest.approx(want[1], abs=0.02)

@@ -98,7 +98,7 @@ def solve_serial_normal(
     stockout_cost: float,
     mean: float,
     sd: float,
-    points_per_sd: int = 400,
+    points_per_sd: int = 1600,
 ) -> SerialResult:
     """Real echelon base-stock levels for N(mean, sd^2) demand per time unit (sd = 0: deterministic)."""
     holding = [float(h) for h in echelon_holding_costs]

@@ -65,15 +65,17 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import orjson
-import yaml
 
 from stockmesh.domain.commands import ID_PATTERN, MAX_QTY, Command, parse_command, parse_instant
 from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.domain.inputs import UTF8_BOM
 from stockmesh.domain.model import parse_stock_stream
+from stockmesh.governance.strict_yaml import load_yaml
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import BatchRejected, execute, tally
 from stockmesh.service.inbox import inbox_key
+from stockmesh.service.strict_json import loads_json
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 NS = "https://stockmesh.dev/ns/epcis/"
@@ -272,13 +274,13 @@ def load_mapping(source: Path | str | Mapping[str, Any] | None) -> EpcisMapping:
         raw: Any = source
     else:
         try:
-            text = Path(source).read_text()
+            text = Path(source).read_bytes()
         except OSError as exc:
             raise InvalidInput(f"cannot read mapping {source}: {exc.strerror}", field="mapping") from exc
         try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"mapping is not YAML/JSON: {exc}"[:300], field="mapping") from None
+            raw = load_yaml(text)
+        except InvalidInput as exc:
+            raise InvalidInput(f"mapping {source}: {exc}"[:300], field="mapping") from None
     if not isinstance(raw, Mapping):
         raise InvalidInput("mapping must be an object with products and locations", field="mapping")
     unknown = set(raw) - {"products", "locations", "bizsteps"}
@@ -772,10 +774,12 @@ def read_document(source: Path | str | bytes) -> Any:
             raw = Path(source).read_bytes()
         except OSError as exc:
             raise InvalidInput(f"cannot read {source}: {exc.strerror}", field="FILE") from exc
-    try:
-        return orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))  # a UTF-8 byte order mark, as some editors write
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"not JSON: {exc}", field="FILE") from None
+    try:  # without a UTF-8 byte order mark, as some editors write; strictly: no key twice, no deep nesting
+        return loads_json(raw.removeprefix(UTF8_BOM))
+    except InvalidInput as exc:
+        if exc.field is None:
+            raise InvalidInput(f"not JSON: {exc.message.removeprefix('malformed JSON: ')}", field="FILE") from None
+        raise
 
 
 def plan(doc: Any, mapping: EpcisMapping, store: EventStore | None = None) -> tuple[list[EpcisEvent],

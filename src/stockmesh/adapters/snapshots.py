@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from stockmesh.domain.commands import ID_PATTERN, Command, parse_command, parse_instant
 from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.domain.inputs import UTF8_BOM, decode_utf8, whole_number
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import BatchRejected, execute, tally
+from stockmesh.service.strict_json import loads_json
 
 COLUMNS = ("sku", "site", "lot", "on_hand", "in_transit", "as_of")
 
@@ -76,10 +76,7 @@ def _ident(value: Any, name: str) -> str:
 
 def _count(value: Any, name: str) -> int:
     if isinstance(value, str):
-        text = value.strip()
-        if not text.lstrip("-").isdigit():
-            raise InvalidInput(f"must be a whole number, got {value!r}"[:120], field=name)
-        value = int(text)
+        value = whole_number(value.strip(), name)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"must be a whole number, got {value!r}"[:120], field=name)
     if value < 0:
@@ -123,9 +120,11 @@ def parse_snapshot(raw: bytes, *, name: str = "snapshot.csv", source: str | None
     stripped = raw.lstrip()
     if name.endswith(".json") or stripped[:1] in (b"[", b"{"):
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"not JSON: {exc}", field="FILE") from None
+            body = loads_json(raw.removeprefix(UTF8_BOM))
+        except InvalidInput as exc:
+            if exc.field is not None:  # a key given twice, nesting too deep: named by its path
+                raise
+            raise InvalidInput(f"not JSON: {exc.message.removeprefix('malformed JSON: ')}", field="FILE") from None
         if isinstance(body, Mapping):
             as_of = body.get("as_of")
             src = source or str(body.get("source") or name)
@@ -134,11 +133,14 @@ def parse_snapshot(raw: bytes, *, name: str = "snapshot.csv", source: str | None
             raise InvalidInput("must be a list of rows or {\"rows\": [...]}", field="rows")
         items: Sequence[tuple[int, Any]] = list(enumerate(body, start=1))
     else:
-        reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
-        missing = {"sku", "site"} - set(reader.fieldnames or ())
-        if missing or not ({"on_hand", "qty"} & set(reader.fieldnames or ())):
-            raise InvalidInput("CSV header must name sku, site and on_hand", field="header", line=1)
-        items = [(n, {k: v for k, v in r.items() if k is not None}) for n, r in enumerate(reader, start=2)]
+        reader = csv.DictReader(io.StringIO(decode_utf8(raw)))
+        try:
+            missing = {"sku", "site"} - set(reader.fieldnames or ())
+            if missing or not ({"on_hand", "qty"} & set(reader.fieldnames or ())):
+                raise InvalidInput("CSV header must name sku, site and on_hand", field="header", line=1)
+            items = [(n, {k: v for k, v in r.items() if k is not None}) for n, r in enumerate(reader, start=2)]
+        except csv.Error as exc:  # a field over the csv module's limit (128 kB), a NUL byte
+            raise InvalidInput(f"malformed CSV: {exc}", line=reader.line_num + 1) from None
     try:
         default_as_of = parse_instant("as_of", as_of) if as_of else None
     except InvalidInput as exc:

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.domain.inputs import MAX_NUMBER_CHARS
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import BatchRejected, execute, tally
 from stockmesh.service.inbox import inbox_key
@@ -35,6 +38,7 @@ from stockmesh.service.outbox import OutboundMessage
 
 ISA_WIDTHS = (3, 2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)  # "ISA", then ISA01..ISA16
 ISA_LENGTH = 106
+_DECIMAL = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[Ee]-?[0-9]{1,2})?")  # type R (exponent: X12 4010+)
 
 
 # --- tokenizer -----------------------------------------------------------------------------
@@ -141,7 +145,7 @@ class Interchange:
 
 
 def _count(value: str, seg: Segment, element: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > MAX_NUMBER_CHARS:  # "²".isdigit() too
         raise _err(f"must be a count, got {value!r}"[:80], seg.number, element)
     return int(value)
 
@@ -308,18 +312,19 @@ def extract(ts: TransactionSet) -> tuple[dict[str, tuple[str, Segment]], list[It
 def _x12_date(date: str, time: str = "") -> str | None:
     if len(date) == 6:
         date = "20" + date
-    if len(date) != 8 or not date.isdigit():
+    if len(date) != 8 or not (date.isascii() and date.isdigit()):
         return None
-    hhmm = (time + "0000")[:4] if time.isdigit() else "0000"
+    hhmm = (time + "0000")[:4] if time.isascii() and time.isdigit() else "0000"
     return f"{date[:4]}-{date[4:6]}-{date[6:8]}T{hhmm[:2]}:{hhmm[2:]}:00+00:00"
 
 
 def _positive(value: str, seg: Segment, element: str, *, zero: bool = False) -> int:
-    try:
-        number = float(value)
-    except ValueError:
-        raise _err(f"must be a quantity, got {value!r}"[:80], seg.number, element) from None
-    if number < 0 or (number == 0 and not zero) or number != int(number):
+    # X12 type R, checked before Decimal reads it: float() would also take "nan", "inf", "1_0" and
+    # 5,000 digits (then int() of infinity raises OverflowError)
+    if len(value) > MAX_NUMBER_CHARS or _DECIMAL.fullmatch(value) is None:
+        raise _err(f"must be a quantity, got {value!r}"[:80], seg.number, element)
+    number = Decimal(value)
+    if number < 0 or (number == 0 and not zero) or number != number.to_integral_value():
         raise _err(f"must be a {'non-negative' if zero else 'positive'} whole quantity, got {value}", seg.number,
                    element)
     return int(number)

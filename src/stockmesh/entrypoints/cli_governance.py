@@ -95,7 +95,7 @@ def publish(file: Annotated[Path, typer.Argument(help="A policy document (YAML).
     from stockmesh.governance.policy import load_policy_text
 
     try:
-        doc = load_policy_text(file.read_text(encoding="utf-8"))
+        doc = load_policy_text(file.read_bytes())
     except (OSError, InvalidInput) as exc:
         raise fail(f"{file}: {exc}") from exc
     with opened(db) as store:

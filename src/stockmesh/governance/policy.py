@@ -200,17 +200,14 @@ def parse_policy(data: Any) -> PolicyDocument:
     )
 
 
-def load_policy_text(text: str) -> PolicyDocument:
-    """Parse a YAML policy document (safe loader only)."""
-    import yaml
+def load_policy_text(text: str | bytes) -> PolicyDocument:
+    """Parse a YAML policy document (text, or the bytes of a file: UTF-8) with the strict loader:
+    a key given twice, deep nesting or an absurd number is an error naming its line."""
+    from stockmesh.governance.strict_yaml import load_yaml
 
     if len(text) > 200_000:
         raise InvalidInput("policy document is larger than 200 kB")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"not valid YAML: {str(exc)[:200]}") from exc
-    return parse_policy(data)
+    return parse_policy(load_yaml(text))
 
 
 def policy_from_event_document(document: Mapping[str, Any]) -> PolicyDocument:

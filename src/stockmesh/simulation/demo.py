@@ -68,7 +68,7 @@ def run_demo(scenario_path: Path, store: EventStore, *, seed: int | None = None,
     if policy_path is not None:
         from stockmesh.governance.policy import load_policy_text
 
-        gate = load_policy_text(policy_path.read_text(encoding="utf-8"))
+        gate = load_policy_text(policy_path.read_bytes())
     twin = LedgerTwin(spec, make_policy("agents", spec), store, gate, run_id=f"{spec.name}-s{spec.seed}",
                       spotlight_row=spotlight)
     started = time.perf_counter()

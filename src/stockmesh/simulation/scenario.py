@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stockmesh.domain.errors import InvalidInput
 from stockmesh.simulation.distributions import Distribution, parse_distribution
 from stockmesh.simulation.errors import ScenarioError
 
@@ -277,16 +278,22 @@ class _Node:
 
 # --------------------------------------------------------------------------- the schema
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
-    import yaml
+    """Read and validate a scenario file (the strict YAML loader: a key given twice, deep nesting,
+    an absurd number or bytes that are not UTF-8 are errors naming the line)."""
+    from stockmesh.governance.strict_yaml import load_yaml
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_bytes())
     except FileNotFoundError as exc:
         raise ScenarioError("", f"no scenario file at {path}") from exc
-    except yaml.YAMLError as exc:
-        raise ScenarioError("", f"{path} is not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise ScenarioError("", f"cannot read {path}: {exc.strerror}") from exc
+    except InvalidInput as exc:
+        where = f"line {exc.line}" if exc.line is not None else ""
+        if exc.field is not None:
+            where += f", key '{exc.field}'" if where else f"key '{exc.field}'"
+        raise ScenarioError(where, exc.message) from exc
     return parse_scenario(raw, default_name=path.stem)
 
 

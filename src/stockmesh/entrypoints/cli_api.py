@@ -17,6 +17,10 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
         rate_limit: Annotated[int, typer.Option("--rate-limit", help="Requests per minute per token (0 = off).")] = 600,
         log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+        forwarded_allow_ips: Annotated[str, typer.Option(
+            "--forwarded-allow-ips", envvar="STOCKMESH_FORWARDED_ALLOW_IPS",
+            help="Addresses of reverse proxies whose X-Forwarded-For/-Proto to trust (comma-separated, "
+                 "* = any). Default: none; the client is the peer address.")] = "",
     ) -> None:
         """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard at http://HOST:PORT/."""
         import uvicorn
@@ -25,4 +29,9 @@ def register(app: typer.Typer) -> None:
 
         app_ = create_app(Settings.from_env(db_url=db, rate_limit_per_minute=rate_limit))
         typer.echo(f"stockmesh serving on http://{host}:{port}/ (API docs at /docs)")
-        uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False)
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise, so anyone on the
+        # machine could rotate it to get a fresh rate-limit bucket per request: trust no proxy
+        # unless one is named.
+        proxies = forwarded_allow_ips.strip()
+        uvicorn.run(app_, host=host, port=port, log_level=log_level, access_log=False,
+                    proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)

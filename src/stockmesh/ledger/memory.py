@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -142,22 +142,37 @@ class MemoryEventStore:
 
     def load_view(self, view: str, where: Mapping[str, Any] | None = None, *,
                   after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None,
-                  since: tuple[str, Any] | None = None) -> list[tuple[Any, ...]]:
+                  since: tuple[str, Any] | None = None, any_of: Mapping[str, Collection[Any]] | None = None,
+                  after_key: tuple[Any, ...] | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[tuple[Any, ...]]:
         spec = VIEWS[view]
         index = {c: i for i, c in enumerate(spec.all_columns)}
-        for column in [*(where or {}), *(c[0] for c in (after, until, since) if c)]:
+        for column in [*(where or {}), *(any_of or {}), *(c[0] for c in (after, until, since) if c)]:
             if column not in index:
                 raise KeyError(column)
+        if after_key is not None and len(after_key) != len(spec.key):
+            raise KeyError(f"after_key needs {len(spec.key)} values: {', '.join(spec.key)}")
         with self._lock:
             rows = [k + v for k, v in self._views[view].items()]
         rows = [r for r in rows if all(r[index[c]] == val for c, val in (where or {}).items())]
+        for column, values in (any_of or {}).items():
+            wanted = set(values)
+            rows = [r for r in rows if r[index[column]] in wanted]
         if after is not None:
             rows = [r for r in rows if r[index[after[0]]] > after[1]]
         if until is not None:
             rows = [r for r in rows if r[index[until[0]]] <= until[1]]
         if since is not None:
             rows = [r for r in rows if r[index[since[0]]] >= since[1]]
-        return sorted(rows, key=lambda r: r[:len(spec.key)])
+        width = len(spec.key)
+        if after_key is not None:
+            rows = [r for r in rows if r[:width] > tuple(after_key)]
+        rows.sort(key=lambda r: r[:width])
+        return rows[offset:] if limit is None else rows[offset:offset + limit]
+
+    def count_view(self, view: str, where: Mapping[str, Any] | None = None, *,
+                   any_of: Mapping[str, Collection[Any]] | None = None) -> int:
+        return len(self.load_view(view, where, any_of=any_of))
 
     def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
         table = self._views[view]

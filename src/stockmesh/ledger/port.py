@@ -9,7 +9,7 @@ version)`` stays as the last line of defence: a version clash raises ``Concurren
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -70,9 +70,19 @@ class EventStore(Protocol):
     # read models
     def load_view(self, view: str, where: Mapping[str, Any] | None = None, *,
                   after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None,
-                  since: tuple[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Rows matching ``where`` (equality), ``after`` (column > value), ``since`` (column >= value)
-        and ``until`` (column <= value)."""
+                  since: tuple[str, Any] | None = None, any_of: Mapping[str, Collection[Any]] | None = None,
+                  after_key: tuple[Any, ...] | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[tuple[Any, ...]]:
+        """Rows matching ``where`` (equality), ``after`` (column > value), ``since`` (column >= value),
+        ``until`` (column <= value) and ``any_of`` (column in values), in key order. A page of them:
+        ``after_key`` (the rows whose key comes after it: a keyset cursor), then ``offset`` rows
+        skipped and at most ``limit`` returned, all done by the backend (a page never reads the
+        whole table into Python)."""
+        ...
+
+    def count_view(self, view: str, where: Mapping[str, Any] | None = None, *,
+                   any_of: Mapping[str, Collection[Any]] | None = None) -> int:
+        """How many rows ``load_view`` with the same ``where`` and ``any_of`` would return in all."""
         ...
 
     def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:

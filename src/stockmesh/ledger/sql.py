@@ -6,7 +6,7 @@ Each backend module subclasses ``SqlEventStore`` with its driver, its DDL and it
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -265,9 +265,10 @@ class SqlEventStore:
     # -- read models ----------------------------------------------------------------------------
     def load_view(self, view: str, where: Mapping[str, Any] | None = None, *,
                   after: tuple[str, Any] | None = None, until: tuple[str, Any] | None = None,
-                  since: tuple[str, Any] | None = None) -> list[tuple[Any, ...]]:
+                  since: tuple[str, Any] | None = None, any_of: Mapping[str, Collection[Any]] | None = None,
+                  after_key: tuple[Any, ...] | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[tuple[Any, ...]]:
         spec = VIEWS[view]
-        clauses, params = [], []
         conditions = [(c, "=", v) for c, v in (where or {}).items()]
         if after is not None:
             conditions.append((after[0], ">", after[1]))
@@ -275,16 +276,47 @@ class SqlEventStore:
             conditions.append((until[0], "<=", until[1]))
         if since is not None:
             conditions.append((since[0], ">=", since[1]))
-        for column, op, value in conditions:
-            if column not in spec.all_columns:
-                raise KeyError(column)
-            clauses.append(f"{column} {op} ?")
-            params.append(value)
+        clauses, params = self._view_conditions(spec.all_columns, conditions, any_of)
+        if after_key is not None:
+            if len(after_key) != len(spec.key):
+                raise KeyError(f"after_key needs {len(spec.key)} values: {', '.join(spec.key)}")
+            clauses.append(f"({', '.join(spec.key)}) > ({', '.join('?' * len(spec.key))})")
+            params.extend(after_key)
         sql = f"SELECT {', '.join(spec.all_columns)} FROM {view}{self.view_suffix}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY " + ", ".join(spec.key)
+        if limit is not None or offset:
+            sql += f" LIMIT {int(limit) if limit is not None else -1 if self.ph == '?' else 'ALL'} OFFSET {int(offset)}"
         return self._query(sql, params)
+
+    def count_view(self, view: str, where: Mapping[str, Any] | None = None, *,
+                   any_of: Mapping[str, Collection[Any]] | None = None) -> int:
+        spec = VIEWS[view]
+        clauses, params = self._view_conditions(spec.all_columns, [(c, "=", v) for c, v in (where or {}).items()],
+                                                any_of)
+        sql = f"SELECT COUNT(*) FROM {view}{self.view_suffix}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        return int(self._query(sql, params)[0][0])
+
+    @staticmethod
+    def _view_conditions(columns: tuple[str, ...], conditions: list[tuple[str, str, Any]],
+                         any_of: Mapping[str, Collection[Any]] | None) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, op, value in conditions:
+            if column not in columns:
+                raise KeyError(column)
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
+        for column, values in (any_of or {}).items():
+            if column not in columns:
+                raise KeyError(column)
+            wanted = list(dict.fromkeys(values))
+            clauses.append(f"{column} IN ({', '.join('?' * len(wanted))})" if wanted else "1 = 0")
+            params.extend(wanted)
+        return clauses, params
 
     def load_view_rows(self, view: str, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
         spec = VIEWS[view]

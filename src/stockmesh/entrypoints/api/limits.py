@@ -1,7 +1,9 @@
-"""Request limits: body size and JSON nesting (an ASGI middleware), and token-bucket rate limits."""
+"""Request limits: body size and JSON nesting (an ASGI middleware), concurrent reads (another),
+and token-bucket rate limits."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -95,13 +97,78 @@ class BodyLimits:
         await self.app(scope, replay, send)
 
 
-async def _reply(send: Send, status: int, title: str, detail: str) -> None:
-    body = json.dumps({"type": f"https://stockmesh.dev/problems/{status}", "title": title, "status": status,
-                       "detail": detail}).encode()
+async def _reply(send: Send, status: int, title: str, detail: str, *, slug: str | None = None,
+                 headers: list[tuple[bytes, bytes]] | None = None, close: bool = True) -> None:
+    body = json.dumps({"type": f"https://stockmesh.dev/problems/{slug or status}", "title": title,
+                       "status": status, "detail": detail}).encode()
+    extra = [(b"connection", b"close")] if close else []
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+                            (b"content-length", str(len(body)).encode()), *extra, *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
+
+
+class ReadLimits:
+    """At most ``total`` reads in flight at once, and at most ``per_client`` of them for one client;
+    a read beyond either is answered at once (503 or 429, ``Retry-After: 1``) instead of queueing.
+
+    Why: a read route is a thread of the server's pool (40 threads) for as long as it runs, so 40
+    slow reads from one viewer used to take every thread, and ``/healthz``, writes and other users
+    waited behind them. This runs on the event loop, before any thread is taken, so a refused read
+    costs no thread at all; the reads let in leave the rest of the pool to writes and to others.
+    A read is a GET (or HEAD) under ``/api`` but ``/api/me``, and ``/metrics``. The client is the
+    bearer token when one is sent (hashed; checked later by the route), else the peer address
+    (the real one, or the forwarded one only when ``stockmesh serve`` is told to trust a proxy)."""
+
+    def __init__(self, app: ASGIApp, total: int, per_client: int) -> None:
+        self.app = app
+        self.total = max(total, 1)
+        self.per_client = max(per_client, 1)
+        self.in_flight = 0
+        self.by_client: dict[str, int] = {}
+
+    @staticmethod
+    def is_read(scope: Scope) -> bool:
+        if scope["method"] not in ("GET", "HEAD"):
+            return False
+        path: str = scope["path"]
+        return (path.startswith("/api/") and path != "/api/me") or path == "/metrics"
+
+    @staticmethod
+    def client_of(scope: Scope) -> str:
+        for name, value in scope.get("headers") or ():
+            if name == b"authorization":
+                return "token:" + hashlib.sha256(value).hexdigest()[:32]
+        client = scope.get("client")
+        return f"ip:{client[0] if client else 'unknown'}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.is_read(scope):
+            await self.app(scope, receive, send)
+            return
+        # One event loop runs this: the counters need no lock (no await between test and update).
+        client = self.client_of(scope)
+        mine = self.by_client.get(client, 0)
+        if mine >= self.per_client:
+            await _reply(send, 429, "too many concurrent reads",
+                         f"at most {self.per_client} reads at a time per client; retry after 1 s",
+                         slug="too-many-concurrent-reads", headers=[(b"retry-after", b"1")], close=False)
+            return
+        if self.in_flight >= self.total:
+            await _reply(send, 503, "server busy", f"{self.total} reads are running; retry after 1 s",
+                         slug="busy", headers=[(b"retry-after", b"1")], close=False)
+            return
+        self.in_flight += 1
+        self.by_client[client] = mine + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            left = self.by_client[client] - 1
+            if left:
+                self.by_client[client] = left
+            else:
+                del self.by_client[client]
 
 
 class RateLimiter:

@@ -50,6 +50,14 @@ class RateLimited(Exception):
         super().__init__(f"rate limit exceeded: retry after {retry_after} s")
 
 
+class Busy(Exception):
+    """A bounded resource (the admin's whole-chain walk) is in use: 503 at once, not a queue."""
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
 def problem(status: int, title: str, detail: str | None = None, *, slug: str | None = None,
             headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": f"https://stockmesh.dev/problems/{slug or status}", "title": title,
@@ -100,6 +108,10 @@ def install(app: FastAPI) -> None:
     async def _limited(request: Request, exc: RateLimited) -> JSONResponse:
         return problem(429, "too many requests", str(exc), slug="rate-limited",
                        headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, exc: Busy) -> JSONResponse:
+        return problem(503, "server busy", str(exc), slug="busy", headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -11,36 +12,89 @@ import orjson
 from stockmesh.domain.errors import UnknownEntity
 from stockmesh.domain.evolve import evolve
 from stockmesh.domain.model import StockState, stock_stream
+from stockmesh.entrypoints.api.chaincheck import ChainCheck
 from stockmesh.governance.auth import Forbidden, Principal
 from stockmesh.governance.state import GovernanceState, forecast_sd
 from stockmesh.ledger import codec
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import RecordedEvent
+from stockmesh.projections.queries import count_positions
 from stockmesh.projections.queries import positions as position_rows
 
+SCAN_PAGE = 5_000  # rows per query when a route walks a read model: bounds its memory
 
-def visible_positions(store: EventStore, principal: Principal, sku: str | None, site: str | None) -> list[dict[str, Any]]:
+
+def _visible_sites(principal: Principal, site: str | None) -> tuple[str, ...] | None:
+    """The sites a query may return rows of (None: every site); another site named: 403."""
     if site is not None and not principal.sees(site):
         raise Forbidden(f"this token is not scoped to site {site}")
-    return [r for r in position_rows(store, sku=sku, site=site) if principal.sees(r["site"])]
+    return None if principal.all_sites else tuple(principal.sites)
+
+
+def visible_positions(store: EventStore, principal: Principal, sku: str | None, site: str | None, *,
+                      limit: int | None = None, offset: int = 0,
+                      after_key: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """The positions the token may see; ``limit``/``offset``/``after_key``: one page, read as such."""
+    sites = _visible_sites(principal, site)
+    return position_rows(store, sku=sku, site=site, sites=sites, limit=limit, offset=offset, after_key=after_key)
+
+
+def positions_page(store: EventStore, principal: Principal, sku: str | None, site: str | None, *, limit: int,
+                   offset: int, after_key: tuple[str, str] | None = None) -> dict[str, Any]:
+    """One page of positions, its total, and the cursor of the next page (``next``: pass it as
+    ``after``); only the page's rows are read, never the whole table."""
+    sites = _visible_sites(principal, site)
+    rows = visible_positions(store, principal, sku, site, limit=limit, offset=offset, after_key=after_key)
+    total = count_positions(store, sku=sku, site=site, sites=sites)
+    last = rows[-1] if len(rows) == limit else None
+    return {"total": total, "items": rows, "next": f"{last['sku']}|{last['site']}" if last else None}
+
+
+def walk_positions(store: EventStore, principal: Principal, sku: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every visible position in key order (sku, site), a page of ``SCAN_PAGE`` rows at a time."""
+    after: tuple[str, str] | None = None
+    while True:
+        page = visible_positions(store, principal, sku, None, limit=SCAN_PAGE, after_key=after)
+        yield from page
+        if len(page) < SCAN_PAGE:
+            return
+        after = (page[-1]["sku"], page[-1]["site"])
 
 
 def network_availability(store: EventStore, principal: Principal, sku: str) -> dict[str, Any]:
     rows = visible_positions(store, principal, sku, None)
+    return _availability(sku, rows)
+
+
+def _availability(sku: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_site = [{"site": r["site"], "available": r["available"], "on_hand": r["on_hand"],
                 "in_transit": r["in_transit"], "on_order": r["on_order"]} for r in rows]
     return {"sku": sku, "sites": by_site, "available": sum(r["available"] for r in rows),
             "in_transit": sum(r["in_transit"] for r in rows), "on_order": sum(r["on_order"] for r in rows)}
 
 
+def network_availability_all(store: EventStore, principal: Principal, max_skus: int = 500) -> dict[str, Any]:
+    """``network_availability`` of the first ``max_skus`` SKUs (in order), from one walk of their rows."""
+    items: list[dict[str, Any]] = []
+    current: list[dict[str, Any]] = []
+    for row in walk_positions(store, principal):
+        if current and row["sku"] != current[0]["sku"]:
+            items.append(_availability(current[0]["sku"], current))
+            current = []
+            if len(items) == max_skus:
+                break
+        current.append(row)
+    if current and len(items) < max_skus:
+        items.append(_availability(current[0]["sku"], current))
+    return {"items": items}
+
+
 def posture(store: EventStore, state: GovernanceState, principal: Principal) -> dict[str, Any]:
     """Days of cover per site x SKU class (ABC by shipped value): the network stock posture."""
     classes = state.sku_classes()
     cells: dict[tuple[str, str], dict[str, float]] = {}
-    for r in position_rows(store):
-        if not principal.sees(r["site"]):
-            continue
+    for r in walk_positions(store, principal):
         cls = classes.get(r["sku"], "C")
         rate = state.demand_rate(r["sku"], r["site"]) or 0.0
         cell = cells.setdefault((r["site"], cls), {"available": 0, "daily_demand": 0.0, "skus": 0})
@@ -189,10 +243,16 @@ def audit_events(store: EventStore, state: GovernanceState, principal: Principal
     return {"items": rows, "head": store.head()[0]}
 
 
-def verify(store: EventStore) -> dict[str, Any]:
+def verify(store: EventStore, chain: ChainCheck | None = None) -> dict[str, Any]:
+    """The verify route's answer: through ``chain``, the events appended since this server last
+    checked (bounded, see chaincheck); without it, a walk of the whole chain (admins, one at a time)."""
+    if chain is not None:
+        return chain.check()
     report = verify_chain(store.read_all(), store.head())
     return {"ok": report.ok, "events": report.events, "head_position": report.head_position,
-            "first_bad_position": report.first_bad_position, "reason": report.reason}
+            "first_bad_position": report.first_bad_position, "reason": report.reason, "mode": "full",
+            "verified_through": report.events if report.ok else None, "complete": report.ok,
+            "checked_now": report.events, "in_progress": False}
 
 
 def kpis(store: EventStore, state: GovernanceState, principal: Principal) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from stockmesh.entrypoints.api.chaincheck import ChainCheck
 from stockmesh.entrypoints.api.limits import RateLimiter
 from stockmesh.entrypoints.api.metrics import Metrics
 from stockmesh.entrypoints.api.settings import Settings
@@ -55,6 +56,11 @@ class Runtime:
     # Writers of this process queue here rather than in SQLite's busy handler, whose sleeping
     # back-off (up to 100 ms a try) stretches the latency tail under many concurrent clients.
     writes: FairLock = field(default_factory=FairLock)
+    # The verify route's incremental hash-chain check (see chaincheck).
+    chain: ChainCheck = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chain = ChainCheck(self.store, self.settings.verify_budget_events)
 
     def catch_up(self) -> None:
         """Fold new events into the stock read models (one folder at a time)."""

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from stockmesh.entrypoints.api import queries
 from stockmesh.entrypoints.api.deps import Limit, PrincipalDep, RuntimeDep
+from stockmesh.entrypoints.api.problems import Busy
 
 router = APIRouter(tags=["audit"])
 
@@ -23,6 +24,19 @@ def events(rt: RuntimeDep, principal: PrincipalDep, after: Annotated[int, Query(
 
 
 @router.get("/audit/verify")
-def verify(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Walk the hash chain over the whole ledger; report the first tampered position."""
-    return queries.verify(rt.store)
+def verify(rt: RuntimeDep, principal: PrincipalDep,
+           full: Annotated[bool, Query(description="Walk the whole chain (admin tokens; one at a time).")] = False
+           ) -> dict[str, Any]:
+    """Check the hash chain: the events appended since this server last checked (at most
+    ``verify_budget_events`` per call; ``complete`` says whether it reached the head), and that the
+    event it checked last is unchanged. ``full=true``: the whole chain, for an admin, one at a time."""
+    if not full:
+        return queries.verify(rt.store, rt.chain)
+    principal.require("govern")
+    if not rt.chain.full_walk.acquire(blocking=False):
+        raise Busy("a whole-chain walk is already running on this server; retry later "
+                   "(or run `stockmesh audit verify`)")
+    try:
+        return queries.verify(rt.store)
+    finally:
+        rt.chain.full_walk.release()

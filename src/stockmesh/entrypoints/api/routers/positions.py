@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from stockmesh.entrypoints.api import queries
 from stockmesh.entrypoints.api.deps import Limit, Offset, PrincipalDep, RuntimeDep, SiteQuery
@@ -13,23 +13,27 @@ router = APIRouter(tags=["positions"])
 IdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#+\-]{0,127}$")]
 
 
+Cursor = Annotated[str | None, Query(min_length=3, max_length=257, pattern=r"^[^|]+\|[^|]+$",
+                                     description="The `next` of the previous page (SKU|SITE): the page after it.")]
+
+
 @router.get("/positions")
 def list_positions(rt: RuntimeDep, principal: PrincipalDep, sku: SiteQuery = None, site: SiteQuery = None,
-                   limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
-    """Stock per SKU x site, only for the sites the token is scoped to."""
+                   limit: Limit = 100, offset: Offset = 0, after: Cursor = None) -> dict[str, Any]:
+    """Stock per SKU x site, only for the sites the token is scoped to, a page at a time (in SKU,
+    site order; ``next`` is the cursor of the following page)."""
     rt.catch_up()
-    rows = queries.visible_positions(rt.store, principal, sku, site)
-    return {"total": len(rows), "items": rows[offset:offset + limit]}
+    after_key = tuple(after.split("|", 1)) if after else None
+    return queries.positions_page(rt.store, principal, sku, site, limit=limit, offset=offset,
+                                  after_key=after_key)  # type: ignore[arg-type]
 
 
 @router.get("/network/availability")
 def availability(rt: RuntimeDep, principal: PrincipalDep, sku: SiteQuery = None) -> dict[str, Any]:
-    """Available, in-transit and on-order units of one SKU (or every SKU) across the visible sites."""
+    """Available, in-transit and on-order units of one SKU (or the first 500 SKUs) across the visible sites."""
     rt.catch_up()
     if sku is None:
-        rows = queries.visible_positions(rt.store, principal, None, None)
-        skus = sorted({r["sku"] for r in rows})[:500]
-        return {"items": [queries.network_availability(rt.store, principal, s) for s in skus]}
+        return queries.network_availability_all(rt.store, principal)
     return queries.network_availability(rt.store, principal, sku)
 
 

@@ -183,7 +183,7 @@ async function showPolicies() {
 
 async function showAudit() {
   const [events, chain] = await Promise.all([api("/api/audit/events?newest_first=true&limit=200"), api("/api/audit/verify")]);
-  view(`<h2>Audit trail</h2><p>Hash chain: <b id="chain">${chain.ok ? "intact" : "BROKEN at " + chain.first_bad_position}</b> (${chain.events} events)</p>
+  view(`<h2>Audit trail</h2><p>Hash chain: <b id="chain">${!chain.ok ? "BROKEN at " + chain.first_bad_position : chain.complete === false ? "intact so far" : "intact"}</b> (${chain.events} of ${chain.head_position} events checked by this server; the whole walk: <code>stockmesh audit verify</code>)</p>
     ${table([["#", (e) => e.position, "num"], ["recorded", (e) => esc(e.recorded_at.slice(0, 19))], ["stream", (e) => esc(e.stream_id)],
       ["event", (e) => esc(e.type)], ["actor", (e) => esc(e.metadata.actor || e.data.by || "")],
       ["data", (e) => `<code>${esc(JSON.stringify(e.data).slice(0, 160))}</code>`]], events.items, 'id="audit"')}`);

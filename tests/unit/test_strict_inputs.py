@@ -160,6 +160,12 @@ def test_policy_bytes_not_utf8_name_the_line() -> None:
     assert caught.value.line == 4
 
 
+def test_policy_control_character_names_the_line() -> None:
+    with pytest.raises(InvalidInput, match="character #x001f") as caught:
+        load_policy_text(POLICY.replace("Network default", "Network \x1f default"))
+    assert caught.value.line == 4
+
+
 @pytest.mark.parametrize(("text", "words"), [
     (SCENARIO.replace("horizon:", "seed: 1\nseed: 2\nhorizon:", 1), "appears more than once"),
     (SCENARIO + "description: " + DEEP_LIST + "\n", "nested too deeply"),

@@ -99,14 +99,19 @@ def load_yaml(source: str | bytes) -> Any:
     """Parse one YAML document strictly (see the module docstring). Raises ``InvalidInput`` with
     the line (and the key, for a repeated one)."""
     text = decode_utf8(source) if isinstance(source, bytes) else source
-    loader = _StrictLoader(text)
+    loader: _StrictLoader | None = None
     try:
+        loader = _StrictLoader(text)  # the reader refuses control characters here already
         return loader.get_single_data()
     except _Refused as exc:
         raise InvalidInput(exc.message, field=exc.field, line=exc.line) from None
+    except yaml.reader.ReaderError as exc:  # a control character (no mark: a position in the text)
+        raise InvalidInput(f"not valid YAML: character #x{exc.character:04x} is not allowed",
+                           line=text.count("\n", 0, exc.position) + 1) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise InvalidInput(f"not valid YAML: {problem}"[:300], line=mark.line + 1 if mark else None) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from stockmesh.entrypoints.api import problems
+from stockmesh.entrypoints.api.bodies import StrictJSONBodies
 from stockmesh.entrypoints.api.limits import BodyLimits, RateLimiter, ReadLimits, Timing
 from stockmesh.entrypoints.api.metrics import Metrics
 from stockmesh.entrypoints.api.routers import (
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, store: EventStore | None = N
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
 
     app.add_middleware(Timing, metrics=runtime.metrics)
+    app.add_middleware(StrictJSONBodies, max_depth=settings.max_json_depth)  # inside BodyLimits: sized first
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     app.add_middleware(ReadLimits, total=settings.max_concurrent_reads,
                        per_client=settings.max_concurrent_reads_per_client)

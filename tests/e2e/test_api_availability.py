@@ -277,3 +277,39 @@ def test_paris_rows_stay_out_of_a_lyon_page(tmp_path: Path) -> None:
             "total": 2, "items": [], "next": None}
         assert client.get("/api/positions", params={"site": PARIS}, headers=h).status_code == 403
     store.close()
+
+
+def test_a_quiet_sites_audit_page_reads_a_bounded_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockmesh.entrypoints.api import queries
+
+    monkeypatch.setattr(queries, "SCAN_EVENTS", 400, raising=False)
+    store = SqliteEventStore(str(tmp_path / "ledger.db"))
+    store.init()
+    tokens = seed(store)
+    execute(store, [parse_command({"command": "ReceiveStock", "sku": "OAT-MILK-1L", "site": LYON, "qty": 1,
+                                   "idempotency_key": f"lyon:{i}"}) for i in range(2_000)])
+    read: list[int] = []
+    real_read_all = store.read_all
+
+    def counting_read_all(after: int = 0, limit: int | None = None) -> Iterator[Any]:
+        for e in real_read_all(after, limit):
+            read.append(e.position)
+            yield e
+
+    with TestClient(create_app(Settings(rate_limit_per_minute=0), store=store)) as client:
+        h = {"Authorization": f"Bearer {tokens['paul']}"}  # Paris: nothing among the last 2,000 events
+        client.get("/api/me", headers=h)
+        store.read_all = counting_read_all  # type: ignore[method-assign]
+        page = client.get("/api/audit/events", params={"newest_first": "true", "limit": 50}, headers=h).json()
+        assert page["items"] == [] and len(read) <= 400 and page["next_before"] is not None
+        found, pages = [], 0
+        while not found and page["next_before"] is not None and pages < 20:
+            page = client.get("/api/audit/events", params={"newest_first": "true", "limit": 50,
+                                                           "before": page["next_before"]}, headers=h).json()
+            found, pages = page["items"], pages + 1
+        streams = {e["stream_id"] for e in found}
+        assert f"stock:COFFEE-1KG@{PARIS}" in streams and not any(LYON in s for s in streams), streams
+        store.read_all = real_read_all  # type: ignore[method-assign]
+        forward = client.get("/api/audit/events", params={"limit": 500, "after": 200}, headers=h).json()
+        assert forward["items"] == [] and forward["next_after"] is not None
+    store.close()

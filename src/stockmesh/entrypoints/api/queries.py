@@ -14,7 +14,7 @@ from stockmesh.domain.evolve import evolve
 from stockmesh.domain.model import StockState, stock_stream
 from stockmesh.entrypoints.api.chaincheck import ChainCheck
 from stockmesh.governance.auth import Forbidden, Principal
-from stockmesh.governance.state import GovernanceState, forecast_sd
+from stockmesh.governance.state import GovernanceState, GovernanceView, forecast_sd
 from stockmesh.ledger import codec
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.port import EventStore
@@ -90,17 +90,33 @@ def network_availability_all(store: EventStore, principal: Principal, max_skus: 
     return {"items": items}
 
 
-def posture(store: EventStore, state: GovernanceState, principal: Principal) -> dict[str, Any]:
-    """Days of cover per site x SKU class (ABC by shipped value): the network stock posture."""
-    classes = state.sku_classes()
+def posture(store: EventStore, view: GovernanceView, principal: Principal) -> dict[str, Any]:
+    """Days of cover per site x SKU class (ABC by shipped value): the network stock posture.
+
+    The positions are read a page at a time, and the governance state is held (its lock) only
+    while a page's demand rates are looked up: authentication, which needs that lock, is not kept
+    waiting for a walk over the whole read model."""
+    with view.current() as state:
+        classes = state.sku_classes()
     cells: dict[tuple[str, str], dict[str, float]] = {}
+    page: list[dict[str, Any]] = []
+
+    def add(rows: list[dict[str, Any]]) -> None:
+        with view.current() as state:
+            rates = [state.demand_rate(r["sku"], r["site"]) or 0.0 for r in rows]
+        for r, rate in zip(rows, rates, strict=True):
+            cls = classes.get(r["sku"], "C")
+            cell = cells.setdefault((r["site"], cls), {"available": 0, "daily_demand": 0.0, "skus": 0})
+            cell["available"] += max(r["available"], 0)
+            cell["daily_demand"] += rate
+            cell["skus"] += 1
+
     for r in walk_positions(store, principal):
-        cls = classes.get(r["sku"], "C")
-        rate = state.demand_rate(r["sku"], r["site"]) or 0.0
-        cell = cells.setdefault((r["site"], cls), {"available": 0, "daily_demand": 0.0, "skus": 0})
-        cell["available"] += max(r["available"], 0)
-        cell["daily_demand"] += rate
-        cell["skus"] += 1
+        page.append(r)
+        if len(page) == SCAN_PAGE:
+            add(page)
+            page = []
+    add(page)
     out = []
     for (site, cls), c in sorted(cells.items()):
         cover = c["available"] / c["daily_demand"] if c["daily_demand"] > 0 else None
@@ -208,8 +224,15 @@ def _event_row(e: RecordedEvent) -> dict[str, Any]:
             "occurred_at": e.occurred_at, "recorded_at": e.recorded_at, "hash": e.hash}
 
 
+SCAN_EVENTS = 20_000  # events one audit-trail request reads at most, however few of them it may show
+
+
 def audit_events(store: EventStore, state: GovernanceState, principal: Principal, *, after: int, limit: int,
-                 stream: str | None, newest_first: bool) -> dict[str, Any]:
+                 stream: str | None, newest_first: bool, before: int | None = None) -> dict[str, Any]:
+    """A page of the audit trail the token may see. A token scoped to a quiet site could make the
+    old loop read the whole ledger for one page; a request now reads at most ``SCAN_EVENTS`` events
+    and says where to go on: ``next_after`` (oldest first) or ``next_before`` (newest first), None
+    when there is nothing further."""
     def visible(e: RecordedEvent) -> bool:
         sites = state.stream_sites(e.stream_id)
         if sites is None:
@@ -218,29 +241,42 @@ def audit_events(store: EventStore, state: GovernanceState, principal: Principal
             return principal.can("govern")
         return principal.all_sites or all(principal.sees(s) for s in sites)
 
+    head = store.head()[0]
+    cursor_out: dict[str, int | None] = {}
     if stream is not None:
         events = store.read_stream(stream)
-        events = [e for e in events if e.position > after]
+        events = [e for e in events if e.position > after and visible(e)][:limit]
     elif newest_first:
-        cursor = store.head()[0]
+        cursor = head if before is None else min(head, before - 1)
         events = []
-        while cursor > 0 and len(events) < limit:
-            start = max(cursor - max(limit * 4, 200), 0)
+        scanned = 0
+        while cursor > 0 and len(events) < limit and scanned < SCAN_EVENTS:
+            start = max(cursor - min(max(limit * 4, 200), SCAN_EVENTS - scanned), 0)
             events.extend(reversed([e for e in store.read_all(after=start, limit=cursor - start) if visible(e)]))
+            scanned += cursor - start
             cursor = start
-        events = events[:limit]
+        if len(events) >= limit:
+            events = events[:limit]
+            cursor = events[-1].position - 1
+        cursor_out["next_before"] = cursor + 1 if cursor > 0 else None
     else:
         events = []
         cursor = after
-        while len(events) < limit:
-            chunk = list(store.read_all(after=cursor, limit=max(limit * 4, 200)))
+        scanned = 0
+        exhausted = False
+        while len(events) < limit and scanned < SCAN_EVENTS:
+            chunk = list(store.read_all(after=cursor, limit=min(max(limit * 4, 200), SCAN_EVENTS - scanned)))
             if not chunk:
+                exhausted = True
                 break
             events.extend(e for e in chunk if visible(e))
+            scanned += len(chunk)
             cursor = chunk[-1].position
-        events = events[:limit]
-    rows = [_event_row(e) for e in events if visible(e)][:limit]
-    return {"items": rows, "head": store.head()[0]}
+        if len(events) >= limit:
+            events = events[:limit]
+            cursor = events[-1].position
+        cursor_out["next_after"] = None if exhausted or cursor >= head else cursor
+    return {"items": [_event_row(e) for e in events], "head": head, **cursor_out}
 
 
 def verify(store: EventStore, chain: ChainCheck | None = None) -> dict[str, Any]:

@@ -17,10 +17,13 @@ router = APIRouter(tags=["audit"])
 def events(rt: RuntimeDep, principal: PrincipalDep, after: Annotated[int, Query(ge=0, le=10**12)] = 0,
            limit: Limit = 100,
            stream: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
-           newest_first: bool = False) -> dict[str, Any]:
+           newest_first: bool = False,
+           before: Annotated[int | None, Query(ge=1, le=10**12, description="With newest_first: only events "
+                                               "before this position (the `next_before` of the last page).")] = None
+           ) -> dict[str, Any]:
     with rt.view.current() as state:
         return queries.audit_events(rt.store, state, principal, after=after, limit=limit, stream=stream,
-                                    newest_first=newest_first)
+                                    newest_first=newest_first, before=before)
 
 
 @router.get("/audit/verify")

@@ -41,8 +41,7 @@ def availability(rt: RuntimeDep, principal: PrincipalDep, sku: SiteQuery = None)
 def network_posture(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     """Days of cover per site x SKU class."""
     rt.catch_up()
-    with rt.view.current() as state:
-        return queries.posture(rt.store, state, principal)
+    return queries.posture(rt.store, rt.view, principal)
 
 
 @router.get("/stock/{sku}/{site}")

@@ -220,5 +220,7 @@ def test_cli_forecast_run_on_a_sqlite_ledger(tmp_path: Path) -> None:
     assert "as of 2025-03-31: 4 forecast(s) published" in result.output
     bad = runner.invoke(app, ["forecast", "run", "--db", url, "--as-of", "31/03/2025"])
     assert bad.exit_code == 2 and "--as-of" in bad.output
-    empty = runner.invoke(app, ["forecast", "run", "--db", f"sqlite:///{tmp_path / 'empty.db'}"])
+    empty_url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert runner.invoke(app, ["init", "--db", empty_url]).exit_code == 0  # forecast run creates no ledger
+    empty = runner.invoke(app, ["forecast", "run", "--db", empty_url])
     assert empty.exit_code == 2 and "no stock movements" in empty.output

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from stockmesh.entrypoints.cli_ledger import DbOption
+from stockmesh.entrypoints.cli_ledger import DbOption, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -21,13 +21,19 @@ def register(app: typer.Typer) -> None:
             "--forwarded-allow-ips", envvar="STOCKMESH_FORWARDED_ALLOW_IPS",
             help="Addresses of reverse proxies whose X-Forwarded-For/-Proto to trust (comma-separated, "
                  "* = any). Default: none; the client is the peer address.")] = "",
+        init: Annotated[bool, typer.Option(
+            "--init", help="Create the ledger if there is none (without it, a missing ledger is an error).")] = False,
     ) -> None:
         """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard at http://HOST:PORT/."""
         import uvicorn
 
+        from stockmesh.domain.errors import StockmeshError
         from stockmesh.entrypoints.api import Settings, create_app
 
-        app_ = create_app(Settings.from_env(db_url=db, rate_limit_per_minute=rate_limit))
+        try:
+            app_ = create_app(Settings.from_env(db_url=db, rate_limit_per_minute=rate_limit), create=init)
+        except StockmeshError as exc:
+            raise fail(str(exc)) from exc
         typer.echo(f"stockmesh serving on http://{host}:{port}/ (API docs at /docs)")
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise, so anyone on the
         # machine could rotate it to get a fresh rate-limit bucket per request: trust no proxy

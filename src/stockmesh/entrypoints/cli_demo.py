@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
         report_dir: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("reports"),
         db: DbOption = None,
     ) -> None:
-        """Run a simulated multi-site network with the agents against the baselines; KPIs and a report."""
+        """Run a simulated multi-site network with the agents against the baselines; KPIs and a report.
+        Creates the ledger if there is none."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table

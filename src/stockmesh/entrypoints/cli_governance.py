@@ -37,11 +37,11 @@ def user_add(
     by: By = "cli",
     db: DbOption = None,
 ) -> None:
-    """Create a user with a role and the sites it may see and move."""
+    """Create a user with a role and the sites it may see and move. Creates the ledger if there is none."""
     from stockmesh.entrypoints.api.services import state_of
     from stockmesh.governance import decisions
 
-    with opened(db) as store:
+    with opened(db, create=True) as store:
         _write(store, decisions.create_user(state_of(store), user_id, name or user_id, role, site or ["*"], by), by)
     typer.echo(f"user {user_id} ({role}, sites {', '.join(site or ['*'])}) created")
 

@@ -57,7 +57,8 @@ def register(app: typer.Typer) -> None:
     @epcis_app.command("ingest")
     def epcis_ingest(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON / JSON-LD document.")],
                      mapping: MappingOption = None, json_out: JsonOption = False, db: DbOption = None) -> None:
-        """Map EPCIS events to ledger commands and write them all or nothing (re-ingesting is a no-op)."""
+        """Map EPCIS events to ledger commands and write them all or nothing (re-ingesting is a no-op).
+        Creates the ledger if there is none."""
         from stockmesh.adapters import epcis
 
         try:
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
             doc = epcis.read_document(file)
         except InvalidInput as exc:
             raise fail(str(exc)) from exc
-        with opened(db) as store:
+        with opened(db, create=True) as store:
             try:
                 report = epcis.ingest(store, doc, table, source=f"epcis:{file.name}")
             except epcis.EpcisRejected as exc:
@@ -111,14 +112,15 @@ def register(app: typer.Typer) -> None:
     def x12_ingest(file: Annotated[Path, typer.Argument(help="One X12 interchange (ISA ... IEA).")],
                    ack: Annotated[Path | None, typer.Option("--ack", help="Write the 997 acknowledgement here.")] = None,
                    db: DbOption = None) -> None:
-        """Validate an interchange (envelope, counts, segments) and apply its 846/856 sets once."""
+        """Validate an interchange (envelope, counts, segments) and apply its 846/856 sets once.
+        Creates the ledger if there is none."""
         from stockmesh.adapters import x12
 
         try:
             text = file.read_text(encoding="latin-1")
         except OSError as exc:
             raise fail(f"cannot read {file}: {exc.strerror}") from exc
-        with opened(db) as store:
+        with opened(db, create=True) as store:
             try:
                 report = x12.ingest_x12(store, text, source=f"x12:{file.name}")
             except x12.X12Rejected as exc:
@@ -140,7 +142,8 @@ def register(app: typer.Typer) -> None:
     @snapshot_app.command("ingest")
     def snapshot_ingest(file: Annotated[Path, typer.Argument(help="CSV or JSON: sku, site, [lot], on_hand.")],
                         db: DbOption = None) -> None:
-        """Write a snapshot as counts (RecordCount per row); the same file twice changes nothing."""
+        """Write a snapshot as counts (RecordCount per row); the same file twice changes nothing.
+        Creates the ledger if there is none."""
         from stockmesh.adapters import snapshots
 
         try:
@@ -149,7 +152,7 @@ def register(app: typer.Typer) -> None:
             raise _rejected(exc.errors) from exc
         except InvalidInput as exc:
             raise fail(str(exc)) from exc
-        with opened(db) as store:
+        with opened(db, create=True) as store:
             try:
                 report = snapshots.ingest_snapshot(store, snap)
             except snapshots.SnapshotRejected as exc:

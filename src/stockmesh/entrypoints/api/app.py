@@ -32,13 +32,16 @@ from stockmesh.ledger.port import EventStore
 API_PREFIX = "/api"
 
 
-def create_app(settings: Settings | None = None, *, store: EventStore | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, store: EventStore | None = None,
+               create: bool = False) -> FastAPI:
+    """``create``: make the ledger if the URL names none; otherwise a missing ledger raises
+    ``LedgerMissing`` (an operator's typo must not start a server on a new, empty ledger)."""
     settings = settings or Settings.from_env()
     owns_store = store is None
     if store is None:
         from stockmesh.bootstrap import open_store
 
-        store = open_store(settings.db_url)
+        store = open_store(settings.db_url, create=create)
     runtime = Runtime(settings=settings, store=store, view=GovernanceView(store),
                       limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
                       metrics=Metrics())

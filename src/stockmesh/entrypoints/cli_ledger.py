@@ -18,6 +18,9 @@ DbOption = Annotated[
                  help="sqlite:///PATH (default sqlite:///stockmesh.db), postgresql://USER@HOST:PORT/DB or memory://"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+KeyFileOption = Annotated[Path | None, typer.Option(
+    "--key-file", envvar="STOCKMESH_LEDGER_KEY_FILE", show_envvar=True,
+    help="The ledger key (made by `stockmesh audit keygen`; never in the database).")]
 STOCK_COLUMNS = ("sku", "site", "on_hand", "reserved", "available", "in_transit", "on_order", "backordered",
                  "quarantined", "inventory_position")
 
@@ -28,14 +31,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def opened(db: str | None, *, create: bool = False) -> Iterator[Any]:
-    """The store ``db`` (or STOCKMESH_DB) names. Only commands that write on purpose pass
-    ``create=True`` (and say so in their help); every other command on a missing ledger fails with
-    "no ledger at ..." and creates no file."""
+def opened(db: str | None) -> Iterator[Any]:
     from stockmesh.bootstrap import open_store
 
     try:
-        store = open_store(db, create=create)
+        store = open_store(db)
     except StockmeshError as exc:
         raise fail(str(exc)) from exc
     try:
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def init(db: DbOption = None) -> None:
         """Create the ledger's tables (safe to run again)."""
-        with opened(db, create=True) as store:
+        with opened(db) as store:
             typer.echo(f"ledger ready at {store.url}")
 
     @app.command()
@@ -82,8 +82,7 @@ def register(app: typer.Typer) -> None:
             "--mapping", help="With --format epcis: the table of products and locations to SKUs and sites.")] = None,
         db: DbOption = None,
     ) -> None:
-        """Validate a file of commands, then write all of it or nothing. Re-ingesting changes nothing.
-        Creates the ledger if there is none."""
+        """Validate a file of commands, then write all of it or nothing. Re-ingesting changes nothing."""
         if file_format != "commands":
             from stockmesh.entrypoints.cli_integration import INGESTERS
 
@@ -95,7 +94,7 @@ def register(app: typer.Typer) -> None:
             return
         from stockmesh.service.ingest import IngestRejected, describe, ingest_file
 
-        with opened(db, create=True) as store:
+        with opened(db) as store:
             try:
                 report = ingest_file(store, file, continue_on_error=continue_on_error)
             except IngestRejected as exc:
@@ -194,16 +193,161 @@ def register(app: typer.Typer) -> None:
         rows = ", ".join(f"{n} {v}" for v, n in report.rows.items())
         typer.echo(f"ok: {report.events} events replayed; read models equal ({rows})")
 
-    audit = typer.Typer(help="Tamper evidence.", no_args_is_help=True)
+    audit = typer.Typer(help="Tamper evidence: verify, signed checkpoints, the ledger key.", no_args_is_help=True)
     app.add_typer(audit, name="audit")
 
+    def keyed(store: Any, key_file: Path | None) -> bytes | None:
+        from stockmesh.ledger.chain import read_key
+
+        if key_file is not None:
+            store.head_key = read_key(key_file)
+        return store.head_key  # type: ignore[no-any-return]
+
     @audit.command("verify")
-    def audit_verify(db: DbOption = None) -> None:
-        """Check the hash chain over every event: non-zero with the first bad position."""
-        from stockmesh.ledger.chain import verify_chain
+    def audit_verify(
+        against: Annotated[Path | None, typer.Option(
+            "--against", help="A checkpoint from `stockmesh audit checkpoint`: the ledger must still extend it.")
+        ] = None,
+        key_file: KeyFileOption = None,
+        json_out: JsonOption = False,
+        db: DbOption = None,
+    ) -> None:
+        """Check everything decisions rely on against the events: the hash chain, the head's signature
+        (with the key), a checkpoint (--against), the write-side states, idempotency records, governance,
+        read models and stock invariants. Non-zero with each finding named."""
+        import orjson
+
+        from stockmesh.service.audit import WITHOUT_KEY, audit
+
+        checkpoint = None
+        if against is not None:
+            try:
+                checkpoint = orjson.loads(against.read_bytes())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise fail(f"--against {against}: cannot read the checkpoint: {exc}", 2) from exc
+        with opened(db) as store:
+            key = keyed(store, key_file)
+            if checkpoint is not None and key is None:
+                raise fail("--against needs the key that signed the checkpoint (--key-file or "
+                           "STOCKMESH_LEDGER_KEY_FILE)", 2)
+            views_ok = True
+            try:
+                ensure_views(store)  # read models trail the ledger by design; bring them up first
+            except Exception as exc:  # events the fold cannot read: a finding, not a traceback
+                views_ok = False
+                problem = f"{type(exc).__name__}: {exc}"
+            report = audit(store, key=key, checkpoint=checkpoint, read_models=views_ok)
+            if not views_ok:
+                report.add("read-models", "read models", f"cannot be brought up to the head: {problem}")
+        if json_out:
+            typer.echo(orjson.dumps(report.to_dict()).decode())
+            if not report.ok:
+                raise typer.Exit(1)
+            return
+        for finding in report.findings:
+            typer.echo(f"finding: {finding}", err=True)
+        if not report.ok:
+            counts = ", ".join(f"{check} {n}" for check, n in report.counts.items())
+            raise fail(f"the ledger fails the audit: {sum(report.counts.values())} finding(s) ({counts}); "
+                       f"head at position {report.head_position}, hash {report.head_hash}")
+        checked = ", ".join(f"{n} {what}" for what, n in report.checked.items())
+        typer.echo(f"ok: {report.events} events, chain intact up to position {report.head_position} "
+                   f"(hash {report.head_hash}); checked {checked}")
+        if report.checkpoint is not None:
+            typer.echo(f"ok: extends the checkpoint at position {report.checkpoint['position']} "
+                       f"({report.checkpoint.get('time')})")
+        if key is None:
+            typer.echo("not checked without the ledger key (--key-file or STOCKMESH_LEDGER_KEY_FILE), so not "
+                       "caught if done by someone who can write the database:")
+            for case in WITHOUT_KEY:
+                typer.echo(f"  - {case}")
+        else:
+            typer.echo("ok: the head is signed with the ledger key")
+
+    @audit.command("checkpoint")
+    def audit_checkpoint(
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Write the checkpoint to this new file (refused if it exists) instead of printing it.")
+        ] = None,
+        key_file: KeyFileOption = None,
+        db: DbOption = None,
+    ) -> None:
+        """Sign the current head (position, hash, ledger, time) with the ledger key: keep the output
+        outside the database; `audit verify --against FILE` later checks the ledger still extends it."""
+        import orjson
+
+        from stockmesh.ledger.chain import head_signature_problem, make_checkpoint
+        from stockmesh.ledger.sql import now_iso
+        from stockmesh.service.audit import audit
+
+        if out is not None and out.exists():
+            raise fail(f"--out {out} exists: a checkpoint file is never overwritten", 2)
+        with opened(db) as store:
+            key = keyed(store, key_file)
+            if key is None:
+                raise fail("a checkpoint is signed with the ledger key: give --key-file or "
+                           "STOCKMESH_LEDGER_KEY_FILE (make one with `stockmesh audit keygen`)", 2)
+            position, head_hash = store.head()
+            # A checkpoint vouches for its head: a keyed head's signature must hold; an unkeyed
+            # ledger's head is vouched for only after the whole audit passes.
+            problem = head_signature_problem(key, position, head_hash, store.head_signature())
+            if problem is not None:
+                ensure_views(store)
+                report = audit(store, key=None)
+                if not report.ok:
+                    raise fail(f"no checkpoint of a ledger that fails the audit: {report.findings[0]} "
+                               "(run `stockmesh audit verify`)")
+            first = next(iter(store.read_all(limit=1)), None)
+            document = make_checkpoint(key, store.url, first.hash if first else "", position, head_hash, now_iso())
+        text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+        if out is None:
+            typer.echo(text, nl=False)
+            return
+        try:
+            with out.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise fail(f"--out {out}: {exc}", 2) from exc
+        typer.echo(f"checkpoint of position {position} (hash {head_hash}) written to {out}")
+
+    @audit.command("keygen")
+    def audit_keygen(path: Annotated[Path, typer.Argument(help="The new key file (refused if it exists).")]) -> None:
+        """Write a new ledger key to a new file, readable by its owner only (0600). Keep it outside the
+        database and back it up: with it set (STOCKMESH_LEDGER_KEY_FILE) every write signs the head."""
+        from stockmesh.domain.errors import LedgerError
+        from stockmesh.ledger.chain import new_key_file
+
+        try:
+            key_id = new_key_file(path)
+        except LedgerError as exc:
+            raise fail(str(exc), 2) from exc
+        typer.echo(f"key {key_id} written to {path} (mode 0600)")
+
+    @audit.command("sign")
+    def audit_sign(key_file: KeyFileOption = None, db: DbOption = None) -> None:
+        """Adopt the ledger key on an existing ledger: run the whole audit, and if it passes, sign the
+        head (from then on every write signs it). Refused on a head already signed with another key."""
+        from stockmesh.ledger.chain import head_signature_problem, sign_head
+        from stockmesh.service.audit import audit
 
         with opened(db) as store:
-            report = verify_chain(store.read_all(), store.head())
-        if not report.ok:
-            raise fail(f"hash chain broken at position {report.first_bad_position}: {report.reason}")
-        typer.echo(f"ok: {report.events} events, chain intact up to position {report.head_position}")
+            key = keyed(store, key_file)
+            if key is None:
+                raise fail("give the key to adopt: --key-file or STOCKMESH_LEDGER_KEY_FILE", 2)
+            position, head_hash = store.head()
+            signature = store.head_signature()
+            if signature and head_signature_problem(key, position, head_hash, signature) is None:
+                typer.echo(f"ok: the head (position {position}) is already signed with this key")
+                return
+            if signature:
+                raise fail(f"the head is already signed, not with this key: "
+                           f"{head_signature_problem(key, position, head_hash, signature)}")
+            ensure_views(store)
+            report = audit(store, key=None)
+            if not report.ok:
+                for finding in report.findings:
+                    typer.echo(f"finding: {finding}", err=True)
+                raise fail("not signed: the ledger fails the audit")
+            if not store.set_head_signature(position, head_hash, sign_head(key, position, head_hash)):
+                raise fail("not signed: the ledger was written to meanwhile; run it again")
+        typer.echo(f"ok: head at position {position} signed; every write with this key signs the new head")

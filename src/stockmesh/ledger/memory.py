@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from stockmesh.domain.errors import ConcurrencyError
-from stockmesh.ledger.chain import seal
+from stockmesh.ledger.chain import check_head, seal, sign_head
 from stockmesh.ledger.records import (
     GENESIS_HASH,
     IdempotencyRecord,
@@ -30,6 +30,7 @@ class MemoryWriteSession:
         self.staged_keys: dict[str, IdempotencyRecord] = {}
         self.staged_outbox: list[OutboxMessage] = []
         self.head = store._head
+        check_head(store.head_key, *store._head, store._head_signature)
 
     @property
     def head_position(self) -> int:
@@ -79,6 +80,8 @@ class MemoryEventStore:
         self._states: dict[str, tuple[int, str]] = {}
         self._keys: dict[str, IdempotencyRecord] = {}
         self._head: tuple[int, str] = (0, GENESIS_HASH)
+        self._head_signature: str | None = None
+        self.head_key: bytes | None = None  # the key that signs every new head; None: unsigned
         self._views: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {v: {} for v in VIEWS}
         self._checkpoint = 0
         self._outbox: list[OutboxEntry] = []
@@ -102,6 +105,9 @@ class MemoryEventStore:
                 if message.message_id not in self._outbox_ids:
                     self._outbox_ids.add(message.message_id)
                     self._outbox.append(OutboxEntry(len(self._outbox) + 1, *message, "pending", 0, None, None, None))
+            if session.head != self._head:
+                key = self.head_key
+                self._head_signature = sign_head(key, *session.head) if key is not None else None
             self._head = session.head
 
     def read_all(self, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
@@ -132,6 +138,50 @@ class MemoryEventStore:
 
     def head(self) -> tuple[int, str]:
         return self._head
+
+    # -- what the audit reads (service.audit); see SqlEventStore ---------------------------------
+    def read_by_stream(self, after: tuple[str, int] | None = None, limit: int = 20_000
+                       ) -> list[tuple[str, int, int, str, int, str]]:
+        with self._lock:
+            rows = sorted((e.stream_id, e.version, e.position, e.type, e.schema_version, e.data)
+                          for e in self._events)
+        if after is not None:
+            rows = [r for r in rows if (r[0], r[1]) > after]
+        return rows[:limit]
+
+    def stored_states(self, stream_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        with self._lock:
+            return {sid: self._states[sid] for sid in stream_ids if sid in self._states}
+
+    def streams_without_events(self, limit: int = 100) -> list[str]:
+        with self._lock:
+            return sorted(sid for sid in self._states if not self._by_stream.get(sid))[:limit]
+
+    def idempotency_spans(self, keys: Iterable[str] | None = None, *, after: str | None = None,
+                          limit: int = 20_000) -> list[tuple[str, int | None, int | None]]:
+        with self._lock:
+            records = list(self._keys.values())
+        if keys is not None:
+            wanted = set(keys)
+            return [(r.key, r.first_position, r.last_position) for r in records if r.key in wanted]
+        spans = sorted((r.key, r.first_position, r.last_position) for r in records
+                       if after is None or r.key > after)
+        return spans[:limit]
+
+    def metadata_at(self, positions: Iterable[int]) -> dict[int, str]:
+        with self._lock:
+            events = self._events
+            return {p: events[p - 1].metadata for p in positions if 1 <= p <= len(events)}
+
+    def head_signature(self) -> str | None:
+        return self._head_signature
+
+    def set_head_signature(self, position: int, head_hash: str, signature: str) -> bool:
+        with self._lock:
+            if self._head != (position, head_hash):
+                return False
+            self._head_signature = signature
+            return True
 
     def count_events(self) -> int:
         return len(self._events)

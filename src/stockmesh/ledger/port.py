@@ -36,6 +36,7 @@ class WriteSession(Protocol):
 
 class EventStore(Protocol):
     url: str
+    head_key: bytes | None  # signs every new head (ledger.chain.sign_head); None: heads unsigned
 
     def init(self) -> None: ...
 
@@ -61,6 +62,39 @@ class EventStore(Protocol):
 
     def head(self) -> tuple[int, str]:
         """(last position, its hash) as recorded by the writer: 0 and the genesis hash when empty."""
+        ...
+
+    # what the audit reads (service.audit): each bounded, whatever the ledger's size
+    def read_by_stream(self, after: tuple[str, int] | None = None, limit: int = 20_000
+                       ) -> list[tuple[str, int, int, str, int, str]]:
+        """Events in (stream, version) order after ``after``: (stream_id, version, position, type,
+        schema_version, data)."""
+        ...
+
+    def stored_states(self, stream_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """The write-side (version, encoded state) rows of these streams."""
+        ...
+
+    def streams_without_events(self, limit: int = 100) -> list[str]:
+        """Write-side state rows of streams that have no event."""
+        ...
+
+    def idempotency_spans(self, keys: Iterable[str] | None = None, *, after: str | None = None,
+                          limit: int = 20_000) -> list[tuple[str, int | None, int | None]]:
+        """(key, first_position, last_position) of the records of ``keys``, or (``keys`` None) the
+        next ``limit`` records in key order after ``after``."""
+        ...
+
+    def metadata_at(self, positions: Iterable[int]) -> dict[int, str]:
+        """The stored metadata of the events at these positions."""
+        ...
+
+    def head_signature(self) -> str | None:
+        """The signature stored with the head (``chain.sign_head``), None when it is unsigned."""
+        ...
+
+    def set_head_signature(self, position: int, head_hash: str, signature: str) -> bool:
+        """Store ``signature`` for the head if it still is (position, hash); False if it moved."""
         ...
 
     def count_events(self) -> int: ...

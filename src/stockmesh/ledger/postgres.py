@@ -39,7 +39,7 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, payload_hash TEXT NOT NULL, "
     "first_position BIGINT, last_position BIGINT, recorded_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), position BIGINT NOT NULL, "
-    "hash TEXT NOT NULL)",
+    "hash TEXT NOT NULL, signature TEXT)",
     f"INSERT INTO ledger_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}') ON CONFLICT DO NOTHING",
     "CREATE TABLE IF NOT EXISTS view_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position BIGINT NOT NULL)",
     "INSERT INTO view_checkpoint (id, position) VALUES (1, 0) ON CONFLICT DO NOTHING",
@@ -111,6 +111,7 @@ class PostgresEventStore(SqlEventStore):
                 cur.execute("SELECT pg_advisory_xact_lock(73110)")
                 for statement in _DDL + views_ddl("BIGINT"):
                     cur.execute(statement)
+                self.head_signature_column(cur, add=True)  # a ledger from before signed heads
         except psycopg.Error as exc:
             raise LedgerError(f"cannot initialise {self.url}: {exc}") from exc
 
@@ -142,6 +143,11 @@ class PostgresEventStore(SqlEventStore):
                 cur.execute("ANALYZE " + ", ".join(f"{v}{self.view_suffix}" for v in VIEWS))
             self._rows_at_last_analyze += self._rows_since_analyze
             self._rows_since_analyze = 0
+
+    def _has_signature_column(self, cur: Any) -> bool:
+        cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                    "AND table_name = 'ledger_head' AND column_name = 'signature'")
+        return cur.fetchone() is not None
 
     def staging_store(self) -> PostgresEventStore:
         return PostgresEventStore(self.url, schema=self.schema, pool_size=2, timeout_s=self.timeout_s,

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from stockmesh.domain.errors import ConcurrencyError
-from stockmesh.ledger.chain import seal_into
+from stockmesh.ledger.chain import check_head, seal_into, sign_head
 from stockmesh.ledger.records import (
     EVENT_COLUMNS,
     GENESIS_HASH,
@@ -52,13 +52,19 @@ def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
 class SqlWriteSession:
     """One write transaction. The store has taken the writer lock before this is handed out."""
 
-    def __init__(self, store: SqlEventStore, cursor: Any) -> None:
+    def __init__(self, store: SqlEventStore, cursor: Any, *, migrate: bool = True) -> None:
         self.store = store
         self.cur = cursor
-        row = self._fetchone("SELECT position, hash FROM ledger_head WHERE id = 1")
+        # ``migrate``: add the head's signature column to a ledger made before it, once per store
+        # (``init`` does it too); False for a session that only reads (``ledger.writer``'s caller).
+        has_signature = store.head_signature_column(cursor, add=migrate)
+        row = self._fetchone("SELECT position, hash" + (", signature" if has_signature else "")
+                             + " FROM ledger_head WHERE id = 1")
         self.head_position: int = row[0] if row else 0
         self.head_hash: str = row[1] if row else GENESIS_HASH
         self.opened_at = self.head_position
+        # A keyed writer extends only a head signed with its key, so a forged head is never signed over.
+        check_head(store.head_key, self.head_position, self.head_hash, row[2] if row and has_signature else None)
 
     def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         self.cur.execute(self.store.sql(sql), params)
@@ -132,8 +138,11 @@ class SqlWriteSession:
                                    "VALUES (?, ?, ?, ?, 'pending', 0) ON CONFLICT (message_id) DO NOTHING"),
                     outbox)
             if self.head_position != self.opened_at:
-                self.cur.execute(self.store.sql("UPDATE ledger_head SET position = ?, hash = ? WHERE id = 1"),
-                                 (self.head_position, self.head_hash))
+                key = self.store.head_key  # one HMAC per commit: the signed head
+                signature = sign_head(key, self.head_position, self.head_hash) if key is not None else None
+                self.cur.execute(
+                    self.store.sql("UPDATE ledger_head SET position = ?, hash = ?, signature = ? WHERE id = 1"),
+                    (self.head_position, self.head_hash, signature))
 
     @contextmanager
     def _clashes_as_concurrency(self) -> Iterator[None]:
@@ -157,6 +166,8 @@ class SqlEventStore:
     # How stream ids compare in SQL the way Python compares str (code points): ranges of streams
     # computed in Python must select the same rows (PostgreSQL compares text by its collation).
     binary_stream_id: str = "+stream_id"  # SQLite: BINARY; the + keeps the planner on the position order
+    head_key: bytes | None = None  # the key that signs every new head (chain.sign_head); None: unsigned
+    _head_signature_ready = False  # the ledger_head table is known to have its signature column
 
     # -- driver hooks ---------------------------------------------------------------------------
     def borrow(self) -> AbstractContextManager[Any]:
@@ -253,6 +264,95 @@ class SqlEventStore:
     def head(self) -> tuple[int, str]:
         rows = self._query("SELECT position, hash FROM ledger_head WHERE id = 1")
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS_HASH)
+
+    # -- what the audit reads (service.audit) ----------------------------------------------------
+    def read_by_stream(self, after: tuple[str, int] | None = None, limit: int = 20_000
+                       ) -> list[tuple[str, int, int, str, int, str]]:
+        """Events in (stream, version) order after ``after``: (stream_id, version, position, type,
+        schema_version, data). One stream at a time, along the (stream_id, version) index."""
+        sql = "SELECT stream_id, version, position, type, schema_version, data FROM events"
+        params: tuple[Any, ...] = ()
+        if after is not None:
+            sql += " WHERE (stream_id, version) > (?, ?)"
+            params = after
+        return self._query(f"{sql} ORDER BY stream_id, version LIMIT {int(limit)}", params)
+
+    def stored_states(self, stream_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """The ``streams`` rows (version, encoded state) of these streams, as a write would load them."""
+        out: dict[str, tuple[int, str]] = {}
+        for part in chunks(list(dict.fromkeys(stream_ids))):
+            marks = ", ".join("?" * len(part))
+            for sid, version, state in self._query(
+                    f"SELECT stream_id, version, state FROM streams WHERE stream_id IN ({marks})", part):
+                out[sid] = (version, state)
+        return out
+
+    def streams_without_events(self, limit: int = 100) -> list[str]:
+        """``streams`` rows of streams that have no event at all."""
+        rows = self._query("SELECT stream_id FROM streams s WHERE NOT EXISTS "
+                           f"(SELECT 1 FROM events e WHERE e.stream_id = s.stream_id) ORDER BY stream_id LIMIT {limit}")
+        return [r[0] for r in rows]
+
+    def idempotency_spans(self, keys: Iterable[str] | None = None, *, after: str | None = None,
+                          limit: int = 20_000) -> list[tuple[str, int | None, int | None]]:
+        """(key, first_position, last_position) of the records of ``keys``; with ``keys`` None, the
+        next ``limit`` records in key order after ``after``."""
+        select = "SELECT key, first_position, last_position FROM idempotency"
+        if keys is None:
+            if after is None:
+                return self._query(f"{select} ORDER BY key LIMIT {int(limit)}")
+            return self._query(f"{select} WHERE key > ? ORDER BY key LIMIT {int(limit)}", (after,))
+        rows: list[tuple[str, int | None, int | None]] = []
+        for part in chunks(list(dict.fromkeys(keys))):
+            rows += self._query(f"{select} WHERE key IN ({', '.join('?' * len(part))})", part)
+        return rows
+
+    def metadata_at(self, positions: Iterable[int]) -> dict[int, str]:
+        """The stored metadata of the events at these positions (absent positions are left out)."""
+        out: dict[int, str] = {}
+        for part in chunks(sorted(set(positions))):
+            marks = ", ".join("?" * len(part))
+            for position, metadata in self._query(
+                    f"SELECT position, metadata FROM events WHERE position IN ({marks})", part):
+                out[position] = metadata
+        return out
+
+    # -- the signed head ------------------------------------------------------------------------
+    def _has_signature_column(self, cur: Any) -> bool:
+        raise NotImplementedError
+
+    def head_signature_column(self, cur: Any, *, add: bool) -> bool:
+        """Whether ledger_head has its signature column; with ``add``, add it when missing (in the
+        caller's transaction). Checked once per store."""
+        if self._head_signature_ready:
+            return True
+        present = self._has_signature_column(cur)
+        if not present and add:
+            cur.execute("ALTER TABLE ledger_head ADD COLUMN signature TEXT")
+            present = True
+        self._head_signature_ready = present
+        return present
+
+    def head_signature(self) -> str | None:
+        """The stored signature of the head (None: unsigned, or a ledger from before signatures)."""
+        with self.borrow() as conn:
+            cur = conn.cursor()
+            try:
+                if not self.head_signature_column(cur, add=False):
+                    return None
+                cur.execute("SELECT signature FROM ledger_head WHERE id = 1")
+                row = cur.fetchone()
+            finally:
+                cur.close()
+        return row[0] if row else None
+
+    def set_head_signature(self, position: int, head_hash: str, signature: str) -> bool:
+        """Sign the head if it still is (position, hash): False if a write moved it meanwhile."""
+        with self.transaction() as cur:
+            self.head_signature_column(cur, add=True)
+            cur.execute(self.sql("UPDATE ledger_head SET signature = ? WHERE id = 1 AND position = ? AND hash = ?"),
+                        (signature, position, head_hash))
+            return bool(cur.rowcount == 1)
 
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])

@@ -39,7 +39,7 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, payload_hash TEXT NOT NULL, "
     "first_position INTEGER, last_position INTEGER, recorded_at TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, "
-    "hash TEXT NOT NULL)",
+    "hash TEXT NOT NULL, signature TEXT)",
     f"INSERT OR IGNORE INTO ledger_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}')",
     "CREATE TABLE IF NOT EXISTS view_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO view_checkpoint (id, position) VALUES (1, 0)",
@@ -104,6 +104,7 @@ class SqliteEventStore(SqlEventStore):
             conn.execute("BEGIN IMMEDIATE")
             for statement in _DDL + views_ddl("INTEGER"):
                 conn.execute(statement)
+            self.head_signature_column(conn.cursor(), add=True)  # a ledger from before signed heads
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -185,6 +186,10 @@ class SqliteEventStore(SqlEventStore):
             if "no such table" in str(exc):
                 raise LedgerError(f"{self.url} is not initialised: run `stockmesh init` first") from exc
             raise LedgerError(f"{self.url}: {exc}") from exc
+
+    def _has_signature_column(self, cur: Any) -> bool:
+        cur.execute("PRAGMA table_info(ledger_head)")
+        return any(row[1] == "signature" for row in cur.fetchall())
 
     def integrity_check(self) -> str:
         return str(self.connection().execute("PRAGMA integrity_check").fetchone()[0])

@@ -17,7 +17,7 @@ finishes. Either way nothing of the batch is written.
 
 Frames on the pipes: one tag byte, an 8-byte little-endian length, a ``marshal`` body (plain
 tuples, lists, dicts, str and int; both ends are the same interpreter).
-  caller -> writer: ``O`` (path, busy timeout s): open and take the lock;
+  caller -> writer: ``O`` (path, busy timeout s, head key or None): open and take the lock;
                     ``E`` (versions of streams new to the batch, recorded_at, events, idempotency
                           records): append the events, record the keys;
                     ``F`` (states, the remaining idempotency records, outbox): finish and commit.
@@ -72,8 +72,9 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     frame = read_frame(inp)
     if frame is None or frame[0] != b"O":
         return 2
-    path, busy_timeout_s = frame[1]
+    path, busy_timeout_s, head_key = frame[1]
     store = SqliteEventStore(path, busy_timeout_s=busy_timeout_s)
+    store.head_key = head_key  # the caller's key (or None): the writer signs the head it commits
     conn = None
     try:
         conn = store.connection()
@@ -119,7 +120,7 @@ class PipelinedWriteSession(SqlWriteSession):
     events sent to the writer process with ``stream`` as they are decided, the rest with ``append``."""
 
     def __init__(self, store: SqliteEventStore, cursor: Any, proc: subprocess.Popen[bytes]) -> None:
-        super().__init__(store, cursor)
+        super().__init__(store, cursor, migrate=False)  # a read transaction: the writer migrates
         self.proc = proc
         self.committed = False
         self._sent = 0
@@ -161,6 +162,13 @@ class PipelinedWriteSession(SqlWriteSession):
         self._send(b"E", (bases, recorded_at, list(map(tuple, part)), keys))
         self._sent = len(events)
         self._keys_sent += len(keys)
+
+    def next_chunk(self) -> None:
+        """The lists given to ``stream`` start again, empty (a batch read a chunk at a time): what was
+        sent stays sent, and the head as this side counts it moves past it."""
+        self.head_position += self._sent
+        self._sent = 0
+        self._keys_sent = 0
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
@@ -226,7 +234,7 @@ def pipelined_write(store: SqliteEventStore) -> Iterator[PipelinedWriteSession]:
     conn = None
     session = None
     try:
-        _send(proc, b"O", (store.path, store.busy_timeout_s))
+        _send(proc, b"O", (store.path, store.busy_timeout_s, store.head_key))
         head = _reply(proc)
         conn = store.connection()
         conn.execute("BEGIN")  # a read transaction, its snapshot taken below, after the writer took the lock

@@ -313,3 +313,29 @@ def test_a_quiet_sites_audit_page_reads_a_bounded_slice(tmp_path: Path, monkeypa
         forward = client.get("/api/audit/events", params={"limit": 500, "after": 200}, headers=h).json()
         assert forward["items"] == [] and forward["next_after"] is not None
     store.close()
+
+
+def test_a_proposals_page_summarises_only_its_proposals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockmesh.governance import state as governance_state
+
+    store = SqliteEventStore(str(tmp_path / "ledger.db"))
+    store.init()
+    tokens = seed(store)
+    with TestClient(create_app(Settings(rate_limit_per_minute=0), store=store)) as client:
+        h = {"Authorization": f"Bearer {tokens['pia']}"}
+        for i in range(40):
+            r = client.post("/api/proposals", headers=h, json={
+                "action": "replenish", "value": 4000.0 + i, "reasons": ["promotion next week"],
+                "command": {"command": "PlacePurchaseOrder", "po_id": f"PO-PAGE-{i}", "sku": "OAT-MILK-1L",
+                            "site": LYON, "supplier": "SUP-ALPRO", "qty": 100 + i}})
+            assert r.status_code == 201, r.text
+        everything = client.get("/api/proposals", params={"limit": 500}, headers=h).json()
+        summaries = []
+        real_summary = governance_state.ProposalRecord.summary
+        monkeypatch.setattr(governance_state.ProposalRecord, "summary",
+                            lambda self: summaries.append(self.proposal_id) or real_summary(self))
+        page = client.get("/api/proposals", params={"limit": 5, "offset": 3, "status": "queued"}, headers=h).json()
+        assert len(summaries) == 5, len(summaries)
+        queued = [p for p in everything["items"] if p["status"] == "queued"]
+        assert page["total"] == len(queued) == 40 and page["items"] == queued[3:8]
+    store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -189,11 +190,19 @@ def proposal_summary(record: Any, now: datetime) -> dict[str, Any]:
 
 def list_proposals(state: GovernanceState, principal: Principal, status: str | None, limit: int, offset: int,
                    now: datetime) -> dict[str, Any]:
-    rows = [proposal_summary(r, now) for r in state.proposals.values() if all(principal.sees(s) for s in r.sites)]
-    if status is not None:
-        rows = [r for r in rows if r["status"] == status]
-    rows.sort(key=lambda r: r["updated_at"], reverse=True)
-    return {"total": len(rows), "items": rows[offset:offset + limit]}
+    """A page of the decision feed, newest first. Only the page's proposals are summarised (a
+    summary is a dict of 19 fields: building one per proposal of a long-running network, then
+    sorting them all, cost every call time and memory in proportion to the whole history)."""
+    moment = now.isoformat()
+
+    def status_of(record: Any) -> str:
+        expired = record.status == "queued" and record.expires_at and record.expires_at <= moment
+        return "expired" if expired else str(record.status)
+
+    chosen = [r for r in state.proposals.values()
+              if all(principal.sees(s) for s in r.sites) and (status is None or status_of(r) == status)]
+    page = heapq.nlargest(offset + limit, chosen, key=lambda r: r.updated_at)[offset:]
+    return {"total": len(chosen), "items": [proposal_summary(r, now) for r in page]}
 
 
 def explanation(store: EventStore, state: GovernanceState, principal: Principal, proposal_id: str) -> dict[str, Any]:
@@ -325,9 +334,10 @@ def forecasts(state: GovernanceState, principal: Principal, sku: str | None, sit
               ) -> dict[str, Any]:
     if site is not None and not principal.sees(site):
         raise Forbidden(f"this token is not scoped to site {site}")
-    rows = [{"sku": k[0], "site": k[1], **v} for k, v in sorted(state.forecasts.items())
+    keys = [k for k in state.forecasts
             if principal.sees(k[1]) and (sku is None or k[0] == sku) and (site is None or k[1] == site)]
-    return {"items": rows[:limit], "total": len(rows)}
+    rows = [{"sku": k[0], "site": k[1], **state.forecasts[k]} for k in heapq.nsmallest(limit, keys)]
+    return {"items": rows, "total": len(keys)}
 
 
 def policies(state: GovernanceState) -> list[dict[str, Any]]:

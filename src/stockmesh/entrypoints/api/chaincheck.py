@@ -51,7 +51,8 @@ class ChainCheck:
     def _report(self, head: tuple[int, str], bad: int | None, reason: str | None, *, checked: int,
                 in_progress: bool = False) -> dict[str, Any]:
         position = self.verified[0]
-        return {"ok": bad is None, "events": position, "head_position": head[0], "first_bad_position": bad,
+        return {"ok": bad is None, "events": position, "head_position": head[0], "head_hash": head[1],
+                "first_bad_position": bad,
                 "reason": reason, "mode": "incremental", "verified_through": position,
                 "complete": bad is None and position == head[0], "checked_now": checked,
                 "in_progress": in_progress}

@@ -295,7 +295,8 @@ def verify(store: EventStore, chain: ChainCheck | None = None) -> dict[str, Any]
         return chain.check()
     report = verify_chain(store.read_all(), store.head())
     return {"ok": report.ok, "events": report.events, "head_position": report.head_position,
-            "first_bad_position": report.first_bad_position, "reason": report.reason, "mode": "full",
+            "head_hash": report.head_hash, "first_bad_position": report.first_bad_position, "reason": report.reason,
+            "mode": "full",
             "verified_through": report.events if report.ok else None, "complete": report.ok,
             "checked_now": report.events, "in_progress": False}
 

@@ -257,6 +257,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"ok: extends the checkpoint at position {report.checkpoint['position']} "
                        f"({report.checkpoint.get('time')})")
         if key is None:
+            if report.head_signed:
+                typer.echo("the head is signed, but without the key its signature is not checked")
             typer.echo("not checked without the ledger key (--key-file or STOCKMESH_LEDGER_KEY_FILE), so not "
                        "caught if done by someone who can write the database:")
             for case in WITHOUT_KEY:

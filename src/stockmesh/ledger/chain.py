@@ -178,7 +178,7 @@ def check_head(key: bytes | None, position: int, head_hash: str, signature: str 
     write session when it opens, so that a forged head is never signed over by the next commit."""
     problem = head_signature_problem(key, position, head_hash, signature)
     if problem is not None:
-        raise HeadSignatureError(f"write refused: {problem}; run `stockmesh audit verify`")
+        raise HeadSignatureError(f"write refused: {problem}" + ("; run `stockmesh audit verify`" if key else ""))
 
 
 def _checkpoint_text(body: Mapping[str, Any]) -> bytes:

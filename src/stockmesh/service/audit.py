@@ -106,6 +106,7 @@ def audit(store: EventStore, *, key: bytes | None = None, checkpoint: Any = None
     (needs ``key``; ``LedgerError`` if its signature does not hold). ``read_models``: compare the
     read models too (their checkpoint must be at the head: bring them up first)."""
     report = AuditReport(keyed=key is not None)
+    report.checked["events"] = 0
     if checkpoint is not None:
         if key is None:
             raise ValueError("a checkpoint is checked with the key that signed it")

@@ -137,8 +137,9 @@ class ReadLimits:
     @staticmethod
     def client_of(scope: Scope) -> str:
         for name, value in scope.get("headers") or ():
-            if name == b"authorization":
-                return "token:" + hashlib.sha256(value).hexdigest()[:32]
+            if name == b"authorization":  # the secret alone: "Bearer x" and "bearer  x" are one client
+                secret = value.split(None, 1)[-1].strip() if value.strip() else b""
+                return "token:" + hashlib.sha256(secret).hexdigest()[:32]
         client = scope.get("client")
         return f"ip:{client[0] if client else 'unknown'}"
 

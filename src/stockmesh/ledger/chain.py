@@ -3,6 +3,7 @@ signs heads and checkpoints."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -101,6 +102,7 @@ class HeadSignatureError(LedgerError):
     """A write refused because the head it would extend is not signed as the key says it must be."""
 
 
+@functools.lru_cache(maxsize=8)
 def key_id(key: bytes) -> str:
     """A short public name for a key (it says which key signed, not the key)."""
     return hashlib.sha256(b"stockmesh-key-id\x1f" + key).hexdigest()[:16]

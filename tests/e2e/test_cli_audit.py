@@ -233,3 +233,13 @@ def test_every_writer_signs_the_head(tmp_path: Path, monkeypatch: pytest.MonkeyP
     tampered = SqliteEventStore(str(copy))
     assert not audit(tampered, key=key, read_models=False).ok
     tampered.close()
+
+
+def test_no_checkpoint_of_a_head_whose_signature_does_not_hold(keyed: Ledger, tmp_path: Path) -> None:
+    db = keyed.raw()
+    db.append("user:root", "UserCreated", {"user_id": "root", "name": "root", "role": "admin", "sites": ["*"],
+                                           "by": "cli"}, {"actor": "cli"})
+    db.close()
+    out = tmp_path / "checkpoint.json"
+    result = invoke("audit", "checkpoint", "--out", str(out), "--db", keyed.url)
+    assert result.exit_code == 1 and "no checkpoint of this head" in result.output and not out.exists()

@@ -421,3 +421,15 @@ def test_a_keyed_writer_refuses_to_sign_over_a_forged_head(keyed_ledger: tuple[A
         execute(fresh, [c("ReceiveStock", sku=SKU, site=STORE, qty=1)])
     fresh.close()
     assert db.head()[0] == before[0] + 1  # only the forged event: nothing was signed over it
+
+
+def test_a_record_without_events_is_no_finding(keyed_ledger: tuple[Any, Raw, dict[str, Any]]) -> None:
+    """A refused command's record (records.IdempotencyRecord) or one that wrote nothing: no span, and
+    no event carries its key. Given a span, the same record is a finding."""
+    store, db, _ = keyed_ledger
+    db("INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
+       "VALUES ('refused-rk', 'f00d', NULL, NULL, ?)", (now_iso(),))
+    assert run_audit(store, KEY).ok
+    db("UPDATE idempotency SET first_position = 3, last_position = 3 WHERE key = 'refused-rk'")
+    report = run_audit(store, None)
+    assert any("key 'refused-rk'" in str(f) for f in report.findings), report.findings

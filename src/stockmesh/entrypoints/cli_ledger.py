@@ -292,7 +292,10 @@ def register(app: typer.Typer) -> None:
             position, head_hash = store.head()
             # A checkpoint vouches for its head: a keyed head's signature must hold; an unkeyed
             # ledger's head is vouched for only after the whole audit passes.
-            problem = head_signature_problem(key, position, head_hash, store.head_signature())
+            signature = store.head_signature()
+            problem = head_signature_problem(key, position, head_hash, signature)
+            if problem is not None and signature:  # signed, but not so that it holds: never vouched for
+                raise fail(f"no checkpoint of this head: {problem} (run `stockmesh audit verify`)")
             if problem is not None:
                 ensure_views(store)
                 report = audit(store, key=None)
@@ -327,8 +330,9 @@ def register(app: typer.Typer) -> None:
 
     @audit.command("sign")
     def audit_sign(key_file: KeyFileOption = None, db: DbOption = None) -> None:
-        """Adopt the ledger key on an existing ledger: run the whole audit, and if it passes, sign the
-        head (from then on every write signs it). Refused on a head already signed with another key."""
+        """Adopt the ledger key on a ledger that was never keyed: run the whole audit, and if it passes,
+        sign the head (from then on every write signs it). Refused on a head already signed. On a
+        ledger that was keyed, an unsigned head is tampering: do not sign it, run `audit verify`."""
         from stockmesh.ledger.chain import head_signature_problem, sign_head
         from stockmesh.service.audit import audit
 

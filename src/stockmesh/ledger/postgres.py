@@ -37,7 +37,7 @@ _DDL = [
     "CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream_id, version)",
     "CREATE TABLE IF NOT EXISTS streams (stream_id TEXT PRIMARY KEY, version BIGINT NOT NULL, state TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, payload_hash TEXT NOT NULL, "
-    "first_position BIGINT, last_position BIGINT, recorded_at TEXT NOT NULL)",
+    "first_position BIGINT, last_position BIGINT, recorded_at TEXT NOT NULL, refusal TEXT)",
     "CREATE TABLE IF NOT EXISTS ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), position BIGINT NOT NULL, "
     "hash TEXT NOT NULL, signature TEXT)",
     f"INSERT INTO ledger_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}') ON CONFLICT DO NOTHING",

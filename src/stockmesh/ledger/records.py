@@ -41,18 +41,29 @@ class RecordedEvent:
 
 
 class IdempotencyRecord(NamedTuple):
-    """An idempotency key, kept for good: the payload it came with and the events it produced."""
+    """An idempotency key, kept for good: the payload it came with and what became of it.
+
+    Two shapes, told apart by ``refusal``:
+    - applied: ``refusal`` is None; ``first_position``..``last_position`` are the events the command
+      wrote (both None when it wrote none); those events carry the key in their metadata;
+    - refused: ``refusal`` is the error the command was refused with, as canonical JSON
+      ``{"error": CLASS, "field": FIELD or null, "message": TEXT}`` (CLASS a ``domain.errors``
+      name: ``InsufficientStock``, ``UnknownEntity``...); both positions are None and no event
+      carries the key. The same key and payload get that error again, never a new decision.
+    """
 
     key: str
     payload_hash: str
     first_position: int | None
     last_position: int | None
     recorded_at: str
+    refusal: str | None = None
 
 
 EVENT_COLUMNS = ("position", "stream_id", "version", "type", "schema_version", "data", "metadata",
                  "occurred_at", "recorded_at", "prev_hash", "hash")
 GENESIS_HASH = "0" * 64
+IDEMPOTENCY_COLUMNS = ("key", "payload_hash", "first_position", "last_position", "recorded_at", "refusal")
 
 
 class OutboxMessage(NamedTuple):

@@ -15,6 +15,7 @@ from stockmesh.ledger.chain import check_head, seal_into, sign_head
 from stockmesh.ledger.records import (
     EVENT_COLUMNS,
     GENESIS_HASH,
+    IDEMPOTENCY_COLUMNS,
     OUTBOX_COLUMNS,
     IdempotencyRecord,
     NewEvent,
@@ -68,6 +69,9 @@ class SqlWriteSession:
         signature = row[2] if row and has_signature else None
         if (store.head_key, self.head_position, self.head_hash, signature) != store._signed_last:
             check_head(store.head_key, self.head_position, self.head_hash, signature)
+        # Refusal records (records.IdempotencyRecord) need the idempotency table's refusal column:
+        # added, like the signature, to a ledger made before it.
+        self.keeps_refusals = store.idempotency_refusal_column(cursor, add=migrate)
 
     def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         self.cur.execute(self.store.sql(sql), params)
@@ -91,8 +95,8 @@ class SqlWriteSession:
         return {stream_id: (version, state) for stream_id, version, state in rows}
 
     def find_idempotency(self, keys: Iterable[str]) -> dict[str, IdempotencyRecord]:
-        rows = self._select_in("SELECT key, payload_hash, first_position, last_position, recorded_at FROM idempotency",
-                               "key", keys)
+        columns = IDEMPOTENCY_COLUMNS if self.keeps_refusals else IDEMPOTENCY_COLUMNS[:-1]
+        rows = self._select_in(f"SELECT {', '.join(columns)} FROM idempotency", "key", keys)
         return {row[0]: IdempotencyRecord(*row) for row in rows}
 
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
@@ -119,8 +123,7 @@ class SqlWriteSession:
         ph = self.store.ph
         with self._clashes_as_concurrency():
             self.cur.executemany(
-                f"INSERT INTO idempotency (key, payload_hash, first_position, last_position, recorded_at) "
-                f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
+                f"INSERT INTO idempotency ({', '.join(IDEMPOTENCY_COLUMNS)}) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
                 idempotency)
 
     def finish(self, states: Mapping[str, tuple[int, str]], idempotency: Sequence[IdempotencyRecord],
@@ -174,6 +177,7 @@ class SqlEventStore:
     head_key: bytes | None = None  # the key that signs every new head (chain.sign_head); None: unsigned
     _head_signature_ready = False  # the ledger_head table is known to have its signature column
     _signed_last: tuple[bytes | None, int, str, str | None] | None = None  # (key, position, hash, signature)
+    _refusal_column_ready = False  # the idempotency table is known to have its refusal column
 
     # -- driver hooks ---------------------------------------------------------------------------
     def borrow(self) -> AbstractContextManager[Any]:
@@ -337,6 +341,19 @@ class SqlEventStore:
             cur.execute("ALTER TABLE ledger_head ADD COLUMN signature TEXT")
             present = True
         self._head_signature_ready = present
+        return present
+
+    def idempotency_refusal_column(self, cur: Any, *, add: bool) -> bool:
+        """Whether the idempotency table has its refusal column (refused commands' records); with
+        ``add``, add it when missing (in the caller's transaction). Checked once per store."""
+        if self._refusal_column_ready:
+            return True
+        cur.execute("SELECT * FROM idempotency WHERE 1 = 0")
+        present = "refusal" in [d[0] for d in cur.description]
+        if not present and add:
+            cur.execute("ALTER TABLE idempotency ADD COLUMN refusal TEXT")
+            present = True
+        self._refusal_column_ready = present
         return present
 
     def head_signature(self) -> str | None:

@@ -37,7 +37,7 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS streams (stream_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
     "state TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, payload_hash TEXT NOT NULL, "
-    "first_position INTEGER, last_position INTEGER, recorded_at TEXT NOT NULL) WITHOUT ROWID",
+    "first_position INTEGER, last_position INTEGER, recorded_at TEXT NOT NULL, refusal TEXT) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, "
     "hash TEXT NOT NULL, signature TEXT)",
     f"INSERT OR IGNORE INTO ledger_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}')",

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
 
+from stockmesh.domain import errors as domain_errors
 from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.commands import Command
 from stockmesh.domain.decide import decide, fold_plain
-from stockmesh.domain.errors import IdempotencyConflict, StockmeshError
+from stockmesh.domain.errors import DomainError, IdempotencyConflict, InvalidInput, StockmeshError
 from stockmesh.domain.events import Event, StockReceived, StockShipped
 from stockmesh.domain.evolve import STATE_TYPES, evolve, stream_kind
 from stockmesh.domain.model import State, StockState
@@ -149,6 +150,21 @@ def encode_state(state: State | None) -> str:
     return "null" if state is None else codec.encode_state(state)
 
 
+def refusal_text(error: StockmeshError) -> str:
+    """A refused command's error as its idempotency record keeps it (``IdempotencyRecord.refusal``)."""
+    return codec.dumps({"error": type(error).__name__, "field": getattr(error, "field", None),
+                        "message": getattr(error, "message", str(error))})
+
+
+def refused_with(text: str) -> StockmeshError:
+    """The error a refusal record holds, raised again for the same key and payload."""
+    refusal = orjson.loads(text)
+    kind = getattr(domain_errors, str(refusal.get("error")), None)
+    if not (isinstance(kind, type) and issubclass(kind, (DomainError, InvalidInput))):
+        kind = DomainError
+    return kind(str(refusal.get("message")), field=refusal.get("field"))  # type: ignore[no-any-return]
+
+
 def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
     """Canonical metadata JSON split around the command name and key, filled in per command."""
     if not base:
@@ -158,10 +174,14 @@ def _metadata_template(base: Mapping[str, Any]) -> tuple[dict[str, Any], str, st
     return extra, ("," + tail if tail else ""), str(base.get("correlation_id") or "")
 
 
+Fingerprints = Callable[[bool], Sequence[str] | None]
+Chunk = tuple[Sequence[Command], "Fingerprints | None"]  # a part of a batch, and who fingerprints it
+
+
 def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: bool = True,
             metadata: Mapping[str, Any] | None = None, facts: Sequence[Fact] = (),
             outbox: Sequence[OutboxMessage] = (), after_each: AfterEach | None = None,
-            fingerprints: Callable[[bool], Sequence[str] | None] | None = None,
+            fingerprints: Fingerprints | None = None,
             write: Callable[[], AbstractContextManager[WriteSession]] | None = None) -> list[Outcome]:
     """Decide and append ``commands`` in one transaction; see the module docstring.
 
@@ -178,28 +198,47 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
     (e.g. "proposal executed"), appended right after that command's events.
     Metadata on every event: command, idempotency_key, correlation_id (the caller's, else the key),
     actor when known, and whatever ``metadata`` adds (source, causation_id, policy_version...).
+    With ``all_or_nothing=False`` a command refused by a rule (``DomainError``, ``InvalidInput``)
+    leaves its key a refusal record (``records.IdempotencyRecord``): the same key and payload get
+    the same error again. A batch refused as a whole keeps nothing, its keys neither.
     """
+    outcomes: list[Outcome] = []
+    execute_chunks(store, [(commands, fingerprints)], outcomes.extend, all_or_nothing=all_or_nothing,
+                   metadata=metadata, facts=facts, outbox=outbox, after_each=after_each, write=write)
+    return outcomes
+
+
+def execute_chunks(store: EventStore, chunks: Iterable[Chunk], on_chunk: Callable[[list[Outcome]], None], *,
+                   all_or_nothing: bool = True, metadata: Mapping[str, Any] | None = None,
+                   facts: Sequence[Fact] = (), outbox: Sequence[OutboxMessage] = (),
+                   after_each: AfterEach | None = None,
+                   write: Callable[[], AbstractContextManager[WriteSession]] | None = None,
+                   repeats: Callable[[str], bool] | None = None) -> None:
+    """``execute`` over a batch that comes in chunks (a big file, read a part at a time): one
+    transaction, each chunk decided against the states the earlier ones left, its events and keys
+    handed to the session when it is done, its outcomes to ``on_chunk`` (``Outcome.index`` and
+    ``BatchRejected.index`` count within the chunk); nothing of a chunk is kept once it is written,
+    but the states of the streams the batch touched. ``repeats(key)``: whether a key may come again
+    in a later chunk (those keys are remembered; a session that sees its own writes finds the
+    others, one that does not, ``ledger.writer``'s, needs it for every repeated key)."""
     base = dict(metadata or {})
     extra, extra_json, correlation = _metadata_template(base)
     if any(k < "idempotency_key" for k in extra):  # keep the JSON canonical: sorted keys only
         extra_json = ""
     dumps = orjson.dumps
     fingerprint_of = codec.command_fingerprint
-    # Until the append, a fingerprint is only needed to compare a key's two payloads; computed
-    # here when none come from elsewhere (a command's idempotency record is made at the end).
-    computed = [fingerprint_of(c) for c in commands] if fingerprints is None else None
-
-    def fingerprint_at(index: int) -> str:
-        return computed[index] if computed is not None else fingerprint_of(commands[index])
-    outcomes: list[Outcome] = []
     cache = _state_cache(store)
     with gc_paused(), (write or store.write)() as session:
         now = now_iso()  # under the lock: the events' recorded_at too
         start_head = session.head_position
         warm = cache.valid_at(start_head)
-        seen = session.find_idempotency([c.idempotency_key for c in commands])
         states: dict[str, tuple[int, State | None]] = {}
-        loaded_versions: dict[str, int] = {}
+        loaded_versions: dict[str, int] = {}  # each stream's version before the batch
+        saved_versions: dict[str, int] = {}  # ... and as this batch last saved it
+        earlier: dict[str, IdempotencyRecord] = {}  # keys of earlier chunks that may come again
+        unsaved: set[str] = set()  # streams touched, their states not yet saved
+        stream = getattr(session, "stream", None)
+        messages: list[OutboxMessage] = list(outbox)
 
         def prefetch(stream_ids: list[str]) -> None:
             missing = [s for s in dict.fromkeys(stream_ids) if s not in states]
@@ -228,23 +267,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                 entry = states[stream_id]
             return entry[1]
 
-        wanted: list[str] = []
-        documents: list[str] = []
-        for command in commands:
-            _streams_of(command, wanted, documents)
-        prefetch(wanted)
-        # second round: the stock streams that documents (orders, transfers, reservations) point
-        # at, and the fact streams, so that none of them is fetched alone later
-        wanted = [fact.stream_id for fact in facts]
-        for sid in dict.fromkeys(documents):
-            doc = states[sid][1]
-            sku = getattr(doc, "sku", None)
-            site = getattr(doc, "to_site", None) or getattr(doc, "site", None)
-            if sku is not None and site is not None and not sid.startswith("stock:"):
-                wanted.append(f"stock:{sku}@{site}")
-        prefetch(wanted)
         new_events: list[NewEvent] = []
-        messages: list[OutboxMessage] = list(outbox)
 
         def add_facts(items: Sequence[Fact]) -> None:
             for fact in items:
@@ -258,110 +281,170 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
                                            codec.encode_event(fact.event), codec.dumps(fact_meta),
                                            fact.occurred_at or now))
 
-        add_facts(facts)  # the facts given up front come first: they are what the commands follow from
-        applied: list[tuple[str, int, int | None, int | None]] = []  # (key, index, first, last position)
-        batch_keys: dict[str, int] = {}  # key -> index of its first command in this batch
-        stream = getattr(session, "stream", None)
-        stream_at = STREAM_EVERY
-        records: list[IdempotencyRecord] = []  # of the applied commands, in order, once fingerprinted
-        prints: Sequence[str] | None = computed
+        for chunk_number, (commands, fingerprints) in enumerate(chunks):
+            # Until the append, a fingerprint is only needed to compare a key's two payloads; computed
+            # here when none come from elsewhere (a command's idempotency record is made at the end).
+            computed = [fingerprint_of(c) for c in commands] if fingerprints is None else None
 
-        def add_records(wait: bool) -> None:
-            nonlocal prints
-            if prints is None and fingerprints is not None:
-                prints = fingerprints(wait)
-            if prints is None and wait:
-                prints = [fingerprint_of(c) for c in commands]
-            if prints is not None:
-                records.extend(IdempotencyRecord(key, prints[index], first, last, now)
-                               for key, index, first, last in applied[len(records):])
+            def fingerprint_at(index: int, commands: Sequence[Command] = commands,
+                               computed: list[str] | None = computed) -> str:
+                return computed[index] if computed is not None else fingerprint_of(commands[index])
 
-        repeated: list[Outcome] = []
-        for index, command in enumerate(commands):
-            key = command.idempotency_key
-            prior = seen.get(key)
-            earlier = batch_keys.get(key)
-            try:
-                if prior is not None or earlier is not None:
-                    prior_hash = prior.payload_hash if prior is not None else fingerprint_at(earlier)  # type: ignore[arg-type]
-                    if prior_hash != fingerprint_at(index):
-                        raise IdempotencyConflict(key)
-                    if prior is not None:
-                        outcomes.append(Outcome(index, "duplicate", prior.first_position, prior.last_position))
-                    else:
-                        repeated.append(Outcome(index, "duplicate", None, None))
-                        outcomes.append(repeated[-1])
+            outcomes: list[Outcome] = []
+            seen = session.find_idempotency([c.idempotency_key for c in commands])
+            if earlier:
+                seen.update({c.idempotency_key: earlier[c.idempotency_key] for c in commands
+                             if c.idempotency_key in earlier})
+            wanted: list[str] = []
+            documents: list[str] = []
+            for command in commands:
+                _streams_of(command, wanted, documents)
+            prefetch(wanted)
+            # second round: the stock streams that documents (orders, transfers, reservations) point
+            # at, and the fact streams, so that none of them is fetched alone later
+            wanted = [fact.stream_id for fact in facts] if chunk_number == 0 else []
+            for sid in dict.fromkeys(documents):
+                doc = states[sid][1]
+                sku = getattr(doc, "sku", None)
+                site = getattr(doc, "to_site", None) or getattr(doc, "site", None)
+                if sku is not None and site is not None and not sid.startswith("stock:"):
+                    wanted.append(f"stock:{sku}@{site}")
+            prefetch(wanted)
+            new_events = []
+            if chunk_number == 0:
+                add_facts(facts)  # the facts given up front come first: they are what the commands follow from
+            # (key, index, first, last position, refusal) of each applied or refused command
+            applied: list[tuple[str, int, int | None, int | None, str | None]] = []
+            batch_keys: dict[str, int] = {}  # key -> index of its first command in this chunk
+            batch_refusals: dict[str, str] = {}  # key -> refusal, of the commands refused in this chunk
+            stream_at = STREAM_EVERY
+            records: list[IdempotencyRecord] = []  # of the applied and refused commands, once fingerprinted
+            prints: Sequence[str] | None = computed
+
+            def add_records(wait: bool, fingerprints: Fingerprints | None = fingerprints,
+                            commands: Sequence[Command] = commands, records: list[IdempotencyRecord] = records,
+                            applied: list[tuple[str, int, int | None, int | None, str | None]] = applied) -> None:
+                nonlocal prints
+                if prints is None and fingerprints is not None:
+                    prints = fingerprints(wait)
+                if prints is None and wait:
+                    prints = [fingerprint_of(c) for c in commands]
+                if prints is not None:
+                    records.extend(IdempotencyRecord(key, prints[index], first, last, now, refusal)
+                                   for key, index, first, last, refusal in applied[len(records):])
+
+            repeated: list[Outcome] = []
+            for index, command in enumerate(commands):
+                key = command.idempotency_key
+                prior = seen.get(key)
+                first_index = batch_keys.get(key)
+                replayed: StockmeshError | None = None
+                try:
+                    if prior is not None or first_index is not None:
+                        prior_hash = (prior.payload_hash if prior is not None
+                                      else fingerprint_at(first_index))  # type: ignore[arg-type]
+                        if prior_hash != fingerprint_at(index):
+                            raise IdempotencyConflict(key)
+                        refusal = prior.refusal if prior is not None else batch_refusals.get(key)
+                        if refusal is not None:  # refused before: the same answer, not a new decision
+                            replayed = refused_with(refusal)
+                            raise replayed
+                        if prior is not None:
+                            outcomes.append(Outcome(index, "duplicate", prior.first_position, prior.last_position))
+                        else:
+                            repeated.append(Outcome(index, "duplicate", None, None))
+                            outcomes.append(repeated[-1])
+                        continue
+                    plain = fold_plain(command, get)
+                    decision = decide(command, get) if plain is None else []
+                except StockmeshError as exc:
+                    if all_or_nothing:  # the batch is refused as a whole: nothing is kept, keys neither
+                        raise BatchRejected(index, exc) from exc
+                    outcomes.append(Outcome(index, "rejected", error=exc))
+                    if exc is not replayed and isinstance(exc, (DomainError, InvalidInput)):
+                        # a command refused on its own: its key keeps the refusal (records.IdempotencyRecord)
+                        text = refusal_text(exc)
+                        batch_keys[key] = index
+                        batch_refusals[key] = text
+                        applied.append((key, index, None, None, text))
                     continue
-                plain = fold_plain(command, get)
-                decision = decide(command, get) if plain is None else []
-            except StockmeshError as exc:
-                if all_or_nothing:
-                    raise BatchRejected(index, exc) from exc
-                outcomes.append(Outcome(index, "rejected", error=exc))
-                continue
-            key_json = dumps(key).decode()
-            corr_json = dumps(correlation).decode() if correlation else key_json
-            actor = f'"actor":{dumps(command.actor).decode()},' if command.actor else ""
-            meta_text = (f'{{{actor}"command":"{command.name}","correlation_id":{corr_json},'
-                         f'"idempotency_key":{key_json}{extra_json}}}')
-            if extra and not extra_json:
-                meta = {**extra, "command": command.name, "idempotency_key": key,
-                        "correlation_id": correlation or key}
-                if command.actor:
-                    meta["actor"] = command.actor
-                meta_text = codec.dumps(meta)
-            occurred_at = command.occurred_at or now
-            start = len(new_events)
-            for stream_id, event in decision:
-                if stream_id not in states:
-                    get(stream_id)  # a stream decide wrote without reading: load its version
-                version, state = states[stream_id]
-                states[stream_id] = (version + 1, evolve(stream_id, state, event))
-                new_events.append(NewEvent(stream_id, event.type, event.schema_version,
-                                           dumps(event, option=orjson.OPT_SORT_KEYS).decode(), meta_text,
-                                           occurred_at))
-            if plain is not None:  # already folded: the same events, written from a template
-                type_name, schema_version, template = _TEMPLATES[plain[0]]
-                append_event = new_events.append
-                for stream_id, qty, after in plain[1]:
-                    states[stream_id] = (states[stream_id][0] + 1, after)
-                    append_event(NewEvent(stream_id, type_name, schema_version, template(qty), meta_text,
-                                          occurred_at))
-            count = len(decision) if plain is None else len(plain[1])
-            batch_keys[key] = index
-            outcome = Outcome(index, "applied", None, None, count)
-            outcomes.append(outcome)
-            # Positions follow from the head: the k-th new event (from 0) gets head + k + 1.
-            first = session.head_position + start + 1 if count else None
-            last = session.head_position + start + count if count else None
-            outcome.first_position, outcome.last_position = first, last
-            applied.append((key, index, first, last))
-            if len(new_events) >= stream_at and stream is not None:
-                add_records(wait=False)
+                key_json = dumps(key).decode()
+                corr_json = dumps(correlation).decode() if correlation else key_json
+                actor = f'"actor":{dumps(command.actor).decode()},' if command.actor else ""
+                meta_text = (f'{{{actor}"command":"{command.name}","correlation_id":{corr_json},'
+                             f'"idempotency_key":{key_json}{extra_json}}}')
+                if extra and not extra_json:
+                    meta = {**extra, "command": command.name, "idempotency_key": key,
+                            "correlation_id": correlation or key}
+                    if command.actor:
+                        meta["actor"] = command.actor
+                    meta_text = codec.dumps(meta)
+                occurred_at = command.occurred_at or now
+                start = len(new_events)
+                for stream_id, event in decision:
+                    if stream_id not in states:
+                        get(stream_id)  # a stream decide wrote without reading: load its version
+                    version, state = states[stream_id]
+                    states[stream_id] = (version + 1, evolve(stream_id, state, event))
+                    new_events.append(NewEvent(stream_id, event.type, event.schema_version,
+                                               dumps(event, option=orjson.OPT_SORT_KEYS).decode(), meta_text,
+                                               occurred_at))
+                if plain is not None:  # already folded: the same events, written from a template
+                    type_name, schema_version, template = _TEMPLATES[plain[0]]
+                    append_event = new_events.append
+                    for stream_id, qty, after in plain[1]:
+                        states[stream_id] = (states[stream_id][0] + 1, after)
+                        append_event(NewEvent(stream_id, type_name, schema_version, template(qty), meta_text,
+                                              occurred_at))
+                count = len(decision) if plain is None else len(plain[1])
+                batch_keys[key] = index
+                outcome = Outcome(index, "applied", None, None, count)
+                outcomes.append(outcome)
+                # Positions follow from the head: the k-th new event (from 0) gets head + k + 1.
+                first = session.head_position + start + 1 if count else None
+                last = session.head_position + start + count if count else None
+                outcome.first_position, outcome.last_position = first, last
+                applied.append((key, index, first, last, None))
+                if len(new_events) >= stream_at and stream is not None:
+                    add_records(wait=False)
+                    stream(new_events, loaded_versions, now, records)
+                    stream_at = len(new_events) + STREAM_EVERY
+                if after_each is not None:
+                    more_facts, more_outbox = after_each(index, command, outcome)
+                    add_facts(more_facts)
+                    messages.extend(more_outbox)
+            # a key repeated inside the chunk points at its first command (a duplicate of an earlier
+            # batch already has its positions, which are None when that command wrote nothing)
+            for outcome in repeated:
+                first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key]]
+                outcome.first_position = first_outcome.first_position
+                outcome.last_position = first_outcome.last_position
+            if len(records) < len(applied):
+                add_records(wait=True)
+            if repeats is not None:
+                earlier.update({r.key: r for r in records if repeats(r.key)})
+            touched = {e[0] for e in new_events}  # e[0] is the stream id: faster than the named field
+            if stream is not None:  # the writer process: the events now, the states at the end
                 stream(new_events, loaded_versions, now, records)
-                stream_at = len(new_events) + STREAM_EVERY
-            if after_each is not None:
-                more_facts, more_outbox = after_each(index, command, outcome)
-                add_facts(more_facts)
-                messages.extend(more_outbox)
-        # a key repeated inside the batch points at its first command (a duplicate of an earlier
-        # batch already has its positions, which are None when that command wrote nothing)
-        for outcome in repeated:
-            first_outcome = outcomes[batch_keys[commands[outcome.index].idempotency_key]]
-            outcome.first_position = first_outcome.first_position
-            outcome.last_position = first_outcome.last_position
-        touched = {e[0] for e in new_events}  # e[0] is the stream id: faster than the named field
-        saved: dict[str, tuple[int, str]] = {}
-        for sid in touched:
-            version, state = states[sid]
-            saved[sid] = (version, encode_state(state))
-        expected = {sid: loaded_versions[sid] for sid in touched}
-        if len(records) < len(applied):
-            add_records(wait=True)
-        session.append(new_events, saved, records, expected, messages, recorded_at=now)
+                session.next_chunk()  # type: ignore[attr-defined]
+                unsaved |= touched
+            else:
+                saved: dict[str, tuple[int, str]] = {}
+                for sid in touched:
+                    version, state = states[sid]
+                    saved[sid] = (version, encode_state(state))
+                expected = {sid: saved_versions.get(sid, loaded_versions[sid]) for sid in touched}
+                session.append(new_events, saved, records, expected, messages, recorded_at=now)
+                saved_versions.update({sid: version for sid, (version, _) in saved.items()})
+                messages = []
+            new_events = []
+            on_chunk(outcomes)
+        if stream is not None:
+            final = {sid: (states[sid][0], encode_state(states[sid][1])) for sid in unsaved}
+            session.append([], final, [], {sid: loaded_versions[sid] for sid in unsaved}, messages,
+                           recorded_at=now)
         end_head = session.head_position
     cache.update(start_head, end_head, states)
-    return outcomes
 
 
 STREAM_EVERY = 5_000  # events per part handed to a streaming session

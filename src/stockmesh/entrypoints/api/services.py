@@ -90,7 +90,11 @@ def ingest_command(store: EventStore, state: GovernanceState, principal: Princip
             raise Forbidden(f"{command.name} is network-wide: it needs a token scoped to every site")
     else:
         principal.require_sites(sites)
-    outcome = execute(store, [command], metadata={"source": "api"})[0]
+    # On its own (not all or nothing): a refused command's key keeps its refusal, so the same key
+    # and body get the same error again, even once the stock is there.
+    outcome = execute(store, [command], all_or_nothing=False, metadata={"source": "api"})[0]
+    if outcome.error is not None:
+        raise outcome.error
     return CommandResult(command.name, outcome.status, outcome.first_position, outcome.last_position)
 
 

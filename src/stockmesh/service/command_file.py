@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ from stockmesh.domain.errors import InvalidInput
 from stockmesh.domain.inputs import UTF8_BOM
 from stockmesh.service.strict_json import loads_json
 
-def split_lines(data: bytes) -> list[bytes]:
+
+def split_lines(data: bytes, *, at_start: bool = True) -> list[bytes]:
     """The lines of a JSON-lines file as iterating over the open file gives them (split at \\n only),
-    without the UTF-8 byte order mark some Windows tools put at the start of a file."""
-    return data.removeprefix(UTF8_BOM).split(b"\n")
+    without the UTF-8 byte order mark some Windows tools put at the start of a file (``at_start``:
+    ``data`` begins the file, not a later chunk of it)."""
+    return (data.removeprefix(UTF8_BOM) if at_start else data).split(b"\n")
 
 
 def loads_command_json(raw: bytes) -> Any:
@@ -30,14 +33,49 @@ def read_file(path: Path) -> bytes:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
 
 
-def parse_lines(data: bytes) -> tuple[list[Command], list[dict[str, Any]], list[int], list[InvalidInput]]:
-    """Parse the bytes of a JSON-lines file of commands. Blank lines are skipped; each error names its line."""
+CHUNK_BYTES = 8 << 20  # a big file is read, parsed and decided this many bytes (whole lines) at a time
+
+
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
+
+
+def read_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """The file in chunks of whole lines, about ``chunk_bytes`` each (a longer line is a chunk of its
+    own): (the number of the chunk's first line, its bytes). Only one chunk is held at a time."""
+    size = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    try:
+        with path.open("rb") as handle:
+            line = 1
+            rest = b""
+            while block := handle.read(size):
+                data = rest + block
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    rest = data
+                    continue
+                rest = data[cut + 1:]
+                yield line, data[:cut + 1]
+                line += data.count(b"\n", 0, cut + 1)
+            if rest:
+                yield line, rest
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="FILE") from exc
+
+
+def parse_lines(data: bytes, first_line: int = 1) -> tuple[list[Command], list[dict[str, Any]], list[int],
+                                                           list[InvalidInput]]:
+    """Parse the bytes of a JSON-lines file of commands (or of a chunk of one that starts at line
+    ``first_line``). Blank lines are skipped; each error names its line."""
     commands: list[Command] = []
     payloads: list[dict[str, Any]] = []
     lines: list[int] = []
     errors: list[InvalidInput] = []
     with gc_paused():
-        for number, raw in enumerate(split_lines(data), start=1):
+        for number, raw in enumerate(split_lines(data, at_start=first_line == 1), start=first_line):
             if not raw.strip():
                 continue
             try:

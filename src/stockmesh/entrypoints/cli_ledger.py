@@ -31,11 +31,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def opened(db: str | None) -> Iterator[Any]:
+def opened(db: str | None, *, create: bool = False) -> Iterator[Any]:
+    """The store ``db`` (or STOCKMESH_DB) names. Only commands that write on purpose pass
+    ``create=True`` (and say so in their help); every other command on a missing ledger fails with
+    "no ledger at ..." and creates no file."""
     from stockmesh.bootstrap import open_store
 
     try:
-        store = open_store(db)
+        store = open_store(db, create=create)
     except StockmeshError as exc:
         raise fail(str(exc)) from exc
     try:
@@ -68,7 +71,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def init(db: DbOption = None) -> None:
         """Create the ledger's tables (safe to run again)."""
-        with opened(db) as store:
+        with opened(db, create=True) as store:
             typer.echo(f"ledger ready at {store.url}")
 
     @app.command()
@@ -82,7 +85,8 @@ def register(app: typer.Typer) -> None:
             "--mapping", help="With --format epcis: the table of products and locations to SKUs and sites.")] = None,
         db: DbOption = None,
     ) -> None:
-        """Validate a file of commands, then write all of it or nothing. Re-ingesting changes nothing."""
+        """Validate a file of commands, then write all of it or nothing. Re-ingesting changes nothing.
+        Creates the ledger if there is none."""
         if file_format != "commands":
             from stockmesh.entrypoints.cli_integration import INGESTERS
 
@@ -94,7 +98,7 @@ def register(app: typer.Typer) -> None:
             return
         from stockmesh.service.ingest import IngestRejected, describe, ingest_file
 
-        with opened(db) as store:
+        with opened(db, create=True) as store:
             try:
                 report = ingest_file(store, file, continue_on_error=continue_on_error)
             except IngestRejected as exc:

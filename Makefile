@@ -19,6 +19,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS_TEST)]'
 	touch $@ $(VENV)/.installed-demo
 
+# The demo writes stockmesh.db, its own ledger (never the one STOCKMESH_DB names): see README.md.
 demo: $(VENV)/.installed-demo
 	$(BIN)/stockmesh demo
 

@@ -142,3 +142,141 @@ def test_postgres_without_our_tables_is_no_ledger(pg_url: str) -> None:
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+# ---- stockmesh demo: only a ledger of its own ------------------------------------------------------------------
+
+
+def tiny_scenario(folder: Path) -> Path:
+    import yaml
+
+    raw = yaml.safe_load((REPO / "scenarios" / "default.yaml").read_text())
+    raw["skus"]["count"] = 4
+    raw["horizon"].update(warmup_days=7, measured_days=7)
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def demo(folder: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(app, ["demo", "--scenario", str(tiny_scenario(folder)), "--policy",
+                                    str(REPO / "policies" / "default.yaml"), "--report-dir", str(folder / "reports"),
+                                    *args], env=env)
+
+
+def a_real_ledger(path: Path) -> str:
+    commands = path.parent / "real.jsonl"
+    commands.write_text("\n".join(json.dumps(c) for c in (
+        {"command": "RegisterSku", "sku": "OAT-MILK-1L", "idempotency_key": "k1"},
+        {"command": "RegisterSite", "site": "STORE-LYON-02", "idempotency_key": "k2"},
+        {"command": "ReceiveStock", "sku": "OAT-MILK-1L", "site": "STORE-LYON-02", "qty": 54,
+         "idempotency_key": "k3"})))
+    url = f"sqlite:///{path}"
+    assert CliRunner().invoke(app, ["ingest", str(commands), "--db", url]).exit_code == 0
+    return url
+
+
+def events(url: str) -> int:
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", url])
+    assert result.exit_code == 0, result.output
+    return int(result.output.split("ok: ")[1].split()[0].replace(",", ""))
+
+
+def test_the_demo_never_touches_the_ledger_stockmesh_db_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = a_real_ledger(tmp_path / "real.db")
+    before = (tmp_path / "real.db").read_bytes()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(app, ["demo", "--scenario", "missing.yaml"], env={"STOCKMESH_DB": real})
+    assert result.exit_code == 1 and "missing.yaml" in result.output
+    assert (tmp_path / "real.db").read_bytes() == before and events(real) == 3
+    assert not list(work.iterdir())  # and no demo ledger either
+    result = demo(work, env={"STOCKMESH_DB": real})
+    assert result.exit_code == 0, result.output
+    assert f"STOCKMESH_DB ({real}) is not used by the demo" in result.output
+    assert events(real) == 3
+    assert events("sqlite:///stockmesh.db") > 100  # its own default file, in the working folder
+    assert "stockmeshstock--siteDC-NORTH--dbsqlite:///stockmesh.db" in "".join(result.output.split())  # rich wraps
+
+
+def test_the_demo_refuses_a_named_ledger_unless_it_is_an_earlier_unchanged_demo(tmp_path: Path) -> None:
+    real = a_real_ledger(tmp_path / "real.db")
+    result = demo(tmp_path, "--db", real)
+    assert result.exit_code == 1 and "holds a ledger (3 events) that is not an earlier demo's" in result.output
+    assert events(real) == 3
+    notes = tmp_path / "notes.db"
+    notes.write_text("my notes\n")
+    result = demo(tmp_path, "--db", f"sqlite:///{notes}")
+    assert result.exit_code == 1 and "not a stockmesh ledger" in result.output
+    assert notes.read_text() == "my notes\n"
+    mine = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert demo(tmp_path, "--db", mine).exit_code == 0
+    first = events(mine)
+    inode = (tmp_path / "demo.db").stat().st_ino
+    assert demo(tmp_path, "--db", mine, "--seed", "7").exit_code == 0  # an earlier demo: replaced
+    assert (tmp_path / "demo.db").stat().st_ino != inode and events(mine) != first
+    assert sorted(p.name for p in tmp_path.glob("demo.db*")) == ["demo.db"]  # no work file left
+    commands = tmp_path / "more.jsonl"
+    commands.write_text(json.dumps({"command": "RegisterSku", "sku": "MUESLI-500G", "idempotency_key": "m1"}))
+    assert CliRunner().invoke(app, ["ingest", str(commands), "--db", mine]).exit_code == 0
+    written = events(mine)
+    result = demo(tmp_path, "--db", mine)
+    assert result.exit_code == 1 and "an earlier demo's ledger written to since" in result.output
+    assert events(mine) == written
+
+
+def test_the_demo_checks_every_argument_before_it_writes(tmp_path: Path) -> None:
+    mine = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert demo(tmp_path, "--db", mine).exit_code == 0
+    stamp = (tmp_path / "demo.db").stat()
+    bad_policy = tmp_path / "bad.yaml"
+    bad_policy.write_text("name: default\nname: again\n")
+    for args, field in ((["--seed", "-1"], "seed"), (["--max-auto-value", "-5"], "max-auto-value"),
+                        (["--policy", str(tmp_path / "nope.yaml")], "policy"), (["--policy", str(bad_policy)], "policy")):
+        result = demo(tmp_path, "--db", mine, *args)
+        assert result.exit_code == 1 and f"field '{field}'" in result.output, (args, result.output)
+        now = (tmp_path / "demo.db").stat()
+        assert (now.st_ino, now.st_mtime_ns, now.st_size) == (stamp.st_ino, stamp.st_mtime_ns, stamp.st_size)
+
+
+def test_the_demo_will_not_replace_a_ledger_another_process_has_open(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    mine = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert demo(tmp_path, "--db", mine).exit_code == 0
+    inode = (tmp_path / "demo.db").stat().st_ino
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sys, sqlite3; c = sqlite3.connect(sys.argv[1]); "
+         "c.execute('PRAGMA journal_mode=WAL'); c.execute('SELECT count(*) FROM events').fetchone(); "
+         "print('open', flush=True); sys.stdin.read()", str(tmp_path / "demo.db")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline() == "open\n"
+        result = demo(tmp_path, "--db", mine)
+        assert result.exit_code == 1 and "is open in another process" in result.output
+        assert (tmp_path / "demo.db").stat().st_ino == inode
+    finally:
+        reader.communicate("")
+    assert demo(tmp_path, "--db", mine).exit_code == 0  # closed: replaced
+    assert (tmp_path / "demo.db").stat().st_ino != inode
+
+
+def test_the_demo_writes_postgresql_only_without_a_ledger_there(tmp_path: Path, pg_url: str) -> None:
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{pg_url}?options=-csearch_path%3D{schema}"
+    try:
+        commands = tmp_path / "real.jsonl"
+        commands.write_text(json.dumps({"command": "RegisterSku", "sku": "OAT-MILK-1L", "idempotency_key": "k1"}))
+        assert CliRunner().invoke(app, ["ingest", str(commands), "--db", url]).exit_code == 0
+        result = demo(tmp_path, "--db", url)
+        assert result.exit_code == 1 and "holds a ledger (1 events)" in result.output
+        assert events(url) == 1
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -16,54 +16,71 @@ def register(app: typer.Typer) -> None:
     def demo(
         scenario: Annotated[Path, typer.Option(help="Scenario YAML.")] = Path("scenarios/default.yaml"),
         seed: Annotated[int | None, typer.Option(help="Seed; default: the scenario's.")] = None,
-        policy: Annotated[Path | None, typer.Option(
+        policy: Annotated[str, typer.Option(
             help="Governance policy the agents' proposals are reviewed under (queued ones are approved by a "
-                 "simulated planner the same day).")] = Path("policies/default.yaml"),
+                 "simulated planner the same day); none: the minimal gate of --max-auto-value.")
+        ] = "policies/default.yaml",
         max_auto_value: Annotated[float, typer.Option(
             help="Without a policy file: orders above this value wait for a person.")] = 5_000.0,
         report_dir: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("reports"),
-        db: DbOption = None,
+        db: Annotated[str | None, typer.Option(
+            "--db", help="The demo's own ledger (default sqlite:///stockmesh.db; STOCKMESH_DB is not used). "
+                         "Replaced only if it is empty or an earlier demo's, unchanged since.")] = None,
     ) -> None:
         """Run a simulated multi-site network with the agents against the baselines; KPIs and a report.
         Creates the ledger if there is none."""
+        import os
+        from datetime import UTC, datetime
+
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
-        from stockmesh.bootstrap import database_url, open_store
-        from stockmesh.simulation.demo import run_demo
-        from stockmesh.simulation.errors import ScenarioError
+        from stockmesh.domain.errors import InvalidInput, StockmeshError
+        from stockmesh.entrypoints.demo_ledger import choose
+        from stockmesh.simulation.demo import plan_demo, run_demo
 
         console = Console()
-        url = database_url(db)
-        if url.startswith("sqlite:///"):
-            path = Path(url.removeprefix("sqlite:///"))
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)  # a fresh ledger for a fresh run
-        if not scenario.is_file():
-            raise fail(f"scenario file not found: {scenario} (run from the repository root, or pass --scenario)")
-        store = open_store(url)
+        # Every argument, then the ledger, is checked before anything is written or replaced.
+        try:
+            plan = plan_demo(scenario, seed=seed, max_auto_value=max_auto_value, report_dir=report_dir,
+                             policy_path=None if policy.lower() == "none" else Path(policy))
+            ledger = choose(db, os.environ)
+        except InvalidInput as exc:
+            hint = " (run from the repository root, or pass --scenario)" if not scenario.is_file() else ""
+            raise fail(f"{exc}{hint}") from exc
+        except StockmeshError as exc:
+            raise fail(str(exc)) from exc
+        for note in ledger.notes:
+            typer.echo(f"note: {note}", err=True)
+        url = ledger.url
         tasks: dict[str, int] = {}
-        with Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as bar:
-            def progress(name: str, day: int, total: int) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(name, total=total)
-                bar.update(tasks[name], completed=day)
+        try:
+            store = ledger.open()
             try:
-                result = run_demo(scenario, store, seed=seed, max_auto_value=max_auto_value, progress=progress,
-                                  report_dir=report_dir,
-                                  policy_path=policy if policy is not None and policy.is_file() else None)
-            except ScenarioError as exc:
-                raise fail(str(exc)) from exc
+                with Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=console) as bar:
+                    def progress(name: str, day: int, total: int) -> None:
+                        if name not in tasks:
+                            tasks[name] = bar.add_task(name, total=total)
+                        bar.update(tasks[name], completed=day)
+                    result = run_demo(plan, store, progress=progress, report_dir=report_dir)
             finally:
                 store.close()
+            ledger.install(scenario=result.scenario, seed=result.seed, created_at=datetime.now(UTC).isoformat())
+        except StockmeshError as exc:
+            ledger.discard()
+            raise fail(str(exc)) from exc
+        except BaseException:
+            ledger.discard()  # interrupted: the earlier ledger stays as it was
+            raise
         table = Table(title=f"KPIs over {result.agents_world.spec.measured_days} measured days "
                             f"(scenario {result.scenario}, seed {result.seed})")
         policies = list(result.kpis)
         table.add_column("KPI")
         for p in policies:
             table.add_column(p, justify="right", style="bold green" if p == "agents" else None)
+        from stockmesh.bootstrap import DEFAULT_DB
         from stockmesh.simulation.report import ROWS
 
         for key, label, fmt in ROWS:
@@ -90,8 +107,9 @@ def register(app: typer.Typer) -> None:
                       f"{'yes' if checks['ledger_matches_world'] else 'NO'}; {checks['orders']:,} orders, "
                       f"{checks['orders_without_explanation']} unexplained.")
         console.print(f"Report: {result.report_path}")
-        console.print(f"Try: stockmesh explain {checks['example_order']}   |   stockmesh stock --site DC-NORTH   |   "
-                      "stockmesh audit verify")
+        db_arg = "" if url == DEFAULT_DB and not os.environ.get("STOCKMESH_DB") else f" --db {url}"
+        console.print(f"Try: stockmesh explain {checks['example_order']}{db_arg}   |   stockmesh stock --site DC-NORTH"
+                      f"{db_arg}   |   stockmesh audit verify{db_arg}")
         if not (checks["replay_verify"] and checks["audit_verify"] and checks["ledger_matches_world"]):
             raise typer.Exit(1)
 

@@ -8,6 +8,7 @@ report is written.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,14 +47,55 @@ class DemoResult:
 Progress = Callable[[str, int, int], None]
 
 
-def run_demo(scenario_path: Path, store: EventStore, *, seed: int | None = None,
+@dataclass(frozen=True)
+class DemoPlan:
+    """The demo's inputs, read and checked: nothing is written before all of them are valid."""
+
+    scenario: Any
+    spec: Any
+    gate: Any
+
+
+def plan_demo(scenario_path: Path, *, seed: int | None = None,
+              policy_path: Path | None = Path("policies/default.yaml"), max_auto_value: float = 5_000.0,
+              report_dir: Path | None = None) -> DemoPlan:
+    """Read and check every input of a demo run (``InvalidInput`` naming the option otherwise)."""
+    from stockmesh.domain.errors import InvalidInput
+
+    if not math.isfinite(max_auto_value) or max_auto_value < 0:
+        raise InvalidInput(f"must be a number, zero or more, got {max_auto_value}", field="max-auto-value")
+    if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+        raise InvalidInput(f"{report_dir} is not a folder", field="report-dir")
+    scenario = load_scenario(scenario_path)
+    if seed is not None and seed < 0:
+        raise InvalidInput(f"must be zero or more, got {seed}", field="seed")
+    spec = build_world(scenario, seed)
+    gate: Any = MinimalGate(max_auto_value=max_auto_value)
+    if policy_path is not None:
+        from stockmesh.governance.policy import load_policy_text
+
+        try:
+            text = policy_path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {policy_path}: {exc.strerror} (run from the repository root, or "
+                               "pass --policy FILE, or --policy none for the minimal gate)", field="policy") from exc
+        try:
+            gate = load_policy_text(text)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{policy_path}: {exc}", field="policy") from exc
+    return DemoPlan(scenario, spec, gate)
+
+
+def run_demo(scenario_path: Path | DemoPlan, store: EventStore, *, seed: int | None = None,
              policy_path: Path | None = Path("policies/default.yaml"), max_auto_value: float = 5_000.0,
              progress: Progress | None = None, report_dir: Path | None = Path("reports")) -> DemoResult:
     """``policy_path``: the governance policy the agents' proposals are reviewed under; without one,
     a minimal gate queues orders above ``max_auto_value``. Queued proposals are approved the same day
-    by a simulated planner, so every verdict shows in the ledger without stalling the run."""
-    scenario = load_scenario(scenario_path)
-    spec = build_world(scenario, seed)
+    by a simulated planner, so every verdict shows in the ledger without stalling the run. A
+    ``DemoPlan`` (from ``plan_demo``) stands for the scenario, seed, policy and value."""
+    plan = scenario_path if isinstance(scenario_path, DemoPlan) else plan_demo(
+        scenario_path, seed=seed, policy_path=policy_path, max_auto_value=max_auto_value)
+    scenario, spec = plan.scenario, plan.spec
     kpis: dict[str, dict[str, Any]] = {}
     timings: dict[str, float] = {}
     for name in BASELINES:
@@ -64,12 +106,7 @@ def run_demo(scenario_path: Path, store: EventStore, *, seed: int | None = None,
     stores = np.flatnonzero(spec.row_echelon == 0)
     measured = spec.demand[spec.first_measured_day:, stores].sum(axis=0)
     spotlight = int(stores[int(np.argmax(measured))])
-    gate: Any = MinimalGate(max_auto_value=max_auto_value)
-    if policy_path is not None:
-        from stockmesh.governance.policy import load_policy_text
-
-        gate = load_policy_text(policy_path.read_bytes())
-    twin = LedgerTwin(spec, make_policy("agents", spec), store, gate, run_id=f"{spec.name}-s{spec.seed}",
+    twin = LedgerTwin(spec, make_policy("agents", spec), store, plan.gate, run_id=f"{spec.name}-s{spec.seed}",
                       spotlight_row=spotlight)
     started = time.perf_counter()
     world = twin.run((lambda d: progress("agents", d, spec.n_days)) if progress else None)

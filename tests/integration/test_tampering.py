@@ -372,6 +372,22 @@ def edit_event_not_rechained(store: Any, db: Raw, made: dict[str, Any]) -> Case:
     return Case({"chain": f"position {p}"})
 
 
+@case
+def metadata_made_unreadable_rechained(store: Any, db: Raw, made: dict[str, Any]) -> Case:
+    p = db("SELECT first_position FROM idempotency WHERE key = 'ship-rk'")[0][0]
+    db("UPDATE events SET metadata = 'not json' WHERE position = ?", (p,))
+    db.rechain(p)
+    return Case({"head": "does not match", "idempotency": "key 'ship-rk'"})
+
+
+@case
+def forged_policy_document_unreadable(store: Any, db: Raw, made: dict[str, Any]) -> Case:
+    position = db.append("policy:default", "PolicyVersionPublished",
+                         {"policy": "default", "version": "9", "document": {"nonsense": True}, "digest": "x",
+                          "by": "ana"}, {"actor": "ana"})
+    return Case({"head": "does not match", "governance": f"position {position} (PolicyVersionPublished"})
+
+
 KEY_ONLY = {"head", "checkpoint"}
 
 

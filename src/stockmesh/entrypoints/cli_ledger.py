@@ -240,7 +240,13 @@ def register(app: typer.Typer) -> None:
             except Exception as exc:  # events the fold cannot read: a finding, not a traceback
                 views_ok = False
                 problem = f"{type(exc).__name__}: {exc}"
-            report = audit(store, key=key, checkpoint=checkpoint, read_models=views_ok)
+            try:
+                report = audit(store, key=key, checkpoint=checkpoint, read_models=views_ok)
+            except StockmeshError:
+                raise
+            except Exception as exc:  # stored data no code path writes: say so, never a traceback
+                raise fail(f"the audit could not finish, the ledger holds what no writer stores: "
+                           f"{type(exc).__name__}: {exc}") from exc
             if not views_ok:
                 report.add("read-models", "read models", f"cannot be brought up to the head: {problem}")
         if json_out:

@@ -149,8 +149,8 @@ def _walk_positions(store: EventStore, report: AuditReport, progress: Progress |
                 report.add("checkpoint", "position 1", "the ledger's first event is not the checkpoint's: "
                                                        "another ledger, or rewritten from its start")
             if '"idempotency_key"' in event.metadata:
-                key = orjson.loads(event.metadata).get("idempotency_key")
-                if isinstance(key, str):
+                key = _key_of(event.metadata)
+                if key is not None:
                     keyed.append((key, event.position))
                     if len(keyed) >= _CHUNK:
                         _check_keys(store, keyed, report)
@@ -208,6 +208,16 @@ def _check_keys(store: EventStore, keyed: list[tuple[str, int]], report: AuditRe
                        f"{span[0]}..{span[1]} (the command was applied twice, or the record was rewritten)")
 
 
+def _key_of(metadata: str) -> str | None:
+    """The idempotency key an event's metadata carries (None: none, or metadata that is no JSON object)."""
+    try:
+        parsed = orjson.loads(metadata)
+    except orjson.JSONDecodeError:
+        return None
+    key = parsed.get("idempotency_key") if isinstance(parsed, dict) else None
+    return key if isinstance(key, str) else None
+
+
 def _check_records(store: EventStore, report: AuditReport) -> None:
     """Each record's span is within the ledger and its first and last events carry its key."""
     after: str | None = None
@@ -232,7 +242,7 @@ def _check_records(store: EventStore, report: AuditReport) -> None:
                     continue
                 for position in (first, last):
                     text = metadata.get(position)
-                    found = orjson.loads(text).get("idempotency_key") if text else None
+                    found = _key_of(text) if text else None
                     if found != key:
                         report.add("idempotency", f"key {key!r}",
                                    f"the record points at position {position}, whose event carries "
@@ -348,12 +358,13 @@ class _GovernanceRules:
         try:
             d = orjson.loads(e.data)
             problem = self._problem(e, d)
+            if problem is None:
+                self.state.apply(e)
         except Exception as exc:  # a shape the governance events never have
             problem = f"unreadable {e.type}: {type(exc).__name__}: {exc}"
         if problem is not None:
             self.report.add("governance", f"position {e.position} ({e.type} on {e.stream_id})", problem)
             return
-        self.state.apply(e)
         self.report.checked["governance events"] = self.report.checked.get("governance events", 0) + 1
 
     def _problem(self, e: RecordedEvent, d: dict[str, Any]) -> str | None:

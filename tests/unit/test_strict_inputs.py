@@ -160,6 +160,30 @@ def test_policy_bytes_not_utf8_name_the_line() -> None:
     assert caught.value.line == 4
 
 
+def test_yaml_date_that_is_no_date_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO.replace("start_date: 2024-01-01", "start_date: 2024-13-45"))
+    with pytest.raises(ScenarioError, match="not a valid date") as caught:
+        load_scenario(path)
+    assert str(caught.value).startswith("line 7")
+
+
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("seed: 1\n", "seed: .inf\n", "seed"),
+    ("  count: 200\n", "  count: 200200200\n", "skus.count"),
+    ("measured_days: 180", "measured_days: .nan", "horizon.measured_days"),
+    ("level: {loguniform: [0.2, 8]}", "level: {loguniform: [0.2, 1.0e+25]}", "demand.level"),  # numpy: lam too large
+])
+def test_scenario_number_beyond_any_network_is_refused(tmp_path: Path, old: str, new: str, field: str) -> None:
+    """int(.inf) raised OverflowError; 200,200,200 SKUs (a pasted digit group) exhausted memory."""
+    path = tmp_path / "scenario.yaml"
+    assert old in SCENARIO
+    path.write_text(SCENARIO.replace(old, new))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.path == field
+
+
 def test_policy_control_character_names_the_line() -> None:
     with pytest.raises(InvalidInput, match="character #x001f") as caught:
         load_policy_text(POLICY.replace("Network default", "Network \x1f default"))

@@ -95,6 +95,16 @@ _bounded_number("tag:yaml.org,2002:int")
 _bounded_number("tag:yaml.org,2002:float")
 
 
+def _checked_timestamp(loader: _StrictLoader, node: Node) -> Any:
+    try:  # 2024-13-45 matches the timestamp pattern, and datetime refuses it with ValueError
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise _Refused(f"not a valid date: {node.value!r} ({exc})"[:120], node.start_mark) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _checked_timestamp)
+
+
 def load_yaml(source: str | bytes) -> Any:
     """Parse one YAML document strictly (see the module docstring). Raises ``InvalidInput`` with
     the line (and the key, for a repeated one)."""

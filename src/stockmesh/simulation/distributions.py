@@ -14,6 +14,7 @@ SKU); lead and transit times are *distributions of days* (``pmf``), sampled per 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,4 +159,6 @@ def parse_distribution(node: object, path: str, *, minimum: float | None = None,
 def _number(node: object, path: str) -> float:
     if isinstance(node, bool) or not isinstance(node, int | float):
         raise ScenarioError(path, f"expected a number, got {node!r}")
+    if not math.isfinite(node):  # .nan, .inf: no draw or bound means anything with them
+        raise ScenarioError(path, f"expected a finite number, got {node}")
     return float(node)

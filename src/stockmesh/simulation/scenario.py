@@ -8,6 +8,7 @@ Validation is strict: an unknown key, a wrong type, an unknown site or an imposs
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ from stockmesh.simulation.errors import ScenarioError
 
 # issue 5's policies, then issue 6's: the agents wrapped with rebalancing, a DC allocation rule
 # (``agents+<method>``), joint replenishment, a whole shipment priced per SKU, expediting
+# Bounds on what a scenario may ask for: beyond them a number is a typo (a draw of 10^25 units a
+# day fails inside numpy; 10^8 SKUs would exhaust memory), not a network to simulate.
+MAX_SKUS = 100_000
+MAX_DAYS = 3_650
+MAX_DAILY_UNITS = 10**6
 POLICIES = ("minmax", "reorder-level", "oracle", "hindsight", "agents",
             "agents+rebalancing", "agents+horizon-lp", "agents+lp", "agents+greedy", "agents+fair-share",
             "agents+proportional", "agents+consolidation", "agents-own-shipment", "agents+expediting")
@@ -229,14 +235,17 @@ class _Node:
         value = self.value[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ScenarioError(self.sub(key), f"expected a number, got {value!r}")
+        if not math.isfinite(value):  # .nan passes every bound, and int(.inf) raises
+            raise ScenarioError(self.sub(key), f"expected a finite number, got {value}")
         if minimum is not None and value < minimum:
             raise ScenarioError(self.sub(key), f"must be >= {minimum}, got {value}")
         if maximum is not None and value > maximum:
             raise ScenarioError(self.sub(key), f"must be <= {maximum}, got {value}")
         return float(value)
 
-    def integer(self, key: str, default: int | None = None, *, minimum: int | None = None) -> int:
-        value = self.number(key, None if default is None else float(default), minimum=minimum)
+    def integer(self, key: str, default: int | None = None, *, minimum: int | None = None,
+                maximum: int | None = None) -> int:
+        value = self.number(key, None if default is None else float(default), minimum=minimum, maximum=maximum)
         if value != int(value):
             raise ScenarioError(self.sub(key), f"expected a whole number, got {value}")
         return int(value)
@@ -451,7 +460,7 @@ def _parse_skus(node: _Node, supplier_ids: set[str]) -> Skus:
     generated = None
     count = 0
     if node.has("count"):
-        count = node.integer("count", minimum=1)
+        count = node.integer("count", minimum=1, maximum=MAX_SKUS)
         generated = _sku_spec(node, None, supplier_ids, listed=False)
     elif not listed_items:
         raise ScenarioError("skus", "give either count (generated SKUs) or list (listed SKUs)")
@@ -488,7 +497,7 @@ def _parse_demand(node: _Node, skus: Skus) -> DemandModel:
     season.check_keys({"amplitude", "peak_day_of_year"})
     promotions = _parse_promotions(_Node(node.value.get("promotions") or {}, node.sub("promotions")), skus)
     return DemandModel(
-        level=node.distribution("level", minimum=0),
+        level=node.distribution("level", minimum=0, maximum=MAX_DAILY_UNITS),
         dispersion=node.distribution("dispersion", 5.0, minimum=0.01),
         weekly_profile=tuple(float(v) for v in weekly),
         seasonality_amplitude=season.distribution("amplitude", 0.0, minimum=0, maximum=0.95),
@@ -549,9 +558,9 @@ def _parse_horizon(node: _Node) -> Horizon:
     if not isinstance(start, dt.date):
         raise ScenarioError(node.sub("start_date"), "expected a date YYYY-MM-DD")
     return Horizon(
-        history_days=node.integer("history_days", 56, minimum=0),
-        warmup_days=node.integer("warmup_days", 56, minimum=0),
-        measured_days=node.integer("measured_days", 180, minimum=1),
+        history_days=node.integer("history_days", 56, minimum=0, maximum=MAX_DAYS),
+        warmup_days=node.integer("warmup_days", 56, minimum=0, maximum=MAX_DAYS),
+        measured_days=node.integer("measured_days", 180, minimum=1, maximum=MAX_DAYS),
         start_date=start,
     )
 

@@ -224,3 +224,12 @@ def test_every_shipped_policy_and_scenario_loads_and_refuses_its_first_key_twice
             assert load_scenario(path).skus
             with pytest.raises(ScenarioError, match="appears more than once"):
                 load_scenario(twice)
+
+
+@pytest.mark.parametrize("line", ['{"type": "newsvendor", "mean": ' + HUGE + "}", '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"])
+def test_policy_solve_instance_line_with_a_huge_number_or_deep_nesting_names_the_line(line: str) -> None:
+    from stockmesh.planning.exact.instances import decode_line
+
+    with pytest.raises(InvalidInput, match="malformed JSON") as caught:
+        decode_line(line, 7)
+    assert caught.value.line == 7

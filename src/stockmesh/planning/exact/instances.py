@@ -377,6 +377,8 @@ def decode_line(line: str, line_number: int) -> dict[str, Any] | None:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_number) from exc
+    except (ValueError, RecursionError) as exc:  # int() of 4,301+ digits; nesting past the recursion limit
+        raise InvalidInput(f"malformed JSON: {str(exc)[:120]}", line=line_number) from None
     if not isinstance(record, dict):
         raise InvalidInput("each line must be a JSON object", line=line_number)
     return record

@@ -9,6 +9,7 @@ from typing import Any
 
 from stockmesh.domain.errors import ConcurrencyError
 from stockmesh.ledger.chain import check_head, seal, sign_head
+from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import (
     GENESIS_HASH,
     IdempotencyRecord,
@@ -72,7 +73,9 @@ class MemoryWriteSession:
             self.head = (recorded[-1].position, recorded[-1].hash)
 
 
-class MemoryEventStore:
+class MemoryEventStore(EventStore):
+    """Every port but ``Rebuildable``: its ledger lives in this process, which no other can open."""
+
     def __init__(self) -> None:
         self.url = "memory://"
         self._events: list[RecordedEvent] = []

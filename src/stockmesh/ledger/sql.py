@@ -12,6 +12,7 @@ from typing import Any
 
 from stockmesh.domain.errors import ConcurrencyError
 from stockmesh.ledger.chain import check_head, seal_into, sign_head
+from stockmesh.ledger.port import EventStore, Rebuildable
 from stockmesh.ledger.records import (
     EVENT_COLUMNS,
     GENESIS_HASH,
@@ -161,8 +162,9 @@ class SqlWriteSession:
             raise ConcurrencyError(f"concurrent append rejected by the ledger: {exc}") from exc
 
 
-class SqlEventStore:
-    """Shared SQL for the relational backends. Subclasses provide the driver specifics."""
+class SqlEventStore(EventStore, Rebuildable):
+    """Shared SQL for the relational backends. Subclasses provide the driver specifics. Both are
+    ``Rebuildable``: other processes open the same file or database (``reopen_spec``)."""
 
     url: str
     ph: str = "?"

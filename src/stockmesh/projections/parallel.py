@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.errors import LedgerError
-from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.port import EventStore, Rebuildable
 from stockmesh.projections.fold import ViewFolder
 
 Progress = Callable[[int], None]
@@ -39,7 +39,7 @@ def default_workers(store: EventStore) -> int:
     configured = os.environ.get("STOCKMESH_REPLAY_WORKERS")
     if configured:
         return max(1, int(configured))
-    if (not hasattr(store, "reopen_spec") or getattr(store, "path", None) == ":memory:"
+    if (not isinstance(store, Rebuildable) or getattr(store, "path", None) == ":memory:"
             or store.head()[0] < PARALLEL_MIN_EVENTS):
         return 1
     return max(1, min(4, os.cpu_count() or 1))

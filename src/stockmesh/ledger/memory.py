@@ -234,8 +234,9 @@ class MemoryEventStore(EventStore):
     def save_views(self, changes: Mapping[str, Mapping[tuple[Any, ...], tuple[Any, ...] | None]],
                    checkpoint: int) -> None:
         with self._lock:
+            tables = {view: self._views[view] for view in changes}  # an unknown view changes nothing
             for view, rows in changes.items():
-                table = self._views[view]
+                table = tables[view]
                 for key, value in rows.items():
                     if value is None:
                         table.pop(key, None)

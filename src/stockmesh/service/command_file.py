@@ -20,10 +20,10 @@ def split_lines(data: bytes, *, at_start: bool = True) -> list[bytes]:
     return (data.removeprefix(UTF8_BOM) if at_start else data).split(b"\n")
 
 
-def loads_command_json(raw: bytes) -> Any:
-    """One JSON text of commands, parsed strictly (``strict_json``): a key given twice in one
-    object is an error, not "the last one wins" (``{"qty": 1, "qty": 500}`` would ship 500)."""
-    return loads_json(raw)
+# One JSON text of commands, parsed strictly (``strict_json``): a key given twice in one object is
+# an error, not "the last one wins" (``{"qty": 1, "qty": 500}`` would ship 500). An alias, not a
+# wrapper: it runs once per line of a file of millions.
+loads_command_json = loads_json
 
 
 def read_file(path: Path) -> bytes:

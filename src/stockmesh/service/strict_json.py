@@ -22,8 +22,6 @@ import orjson
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.domain.inputs import MAX_DEPTH
 
-_QUOTE_THEN_SPACE = (b'" ', b'"\t', b'"\n', b'"\r')
-
 # A container met on the walk: (the object, its depth, the index of its parent entry, its key there).
 _Entry = tuple[Any, int, int, str | int | None]
 
@@ -35,14 +33,15 @@ def loads_json(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from None
-    if not isinstance(obj, dict | list):
+    if not isinstance(obj, (dict, list)):  # noqa: UP038 - the tuple is faster, and this runs per line
         return obj
     data = raw.encode() if isinstance(raw, str) else raw
     if data.count(b"{") + data.count(b"[") <= 1:
-        keys = len(obj) if isinstance(obj, dict) else 0
+        keys = len(obj) if type(obj) is dict else 0
     else:
         keys = _walk(obj, max_depth)
-    if data.count(b'":') != keys or any(pattern in data for pattern in _QUOTE_THEN_SPACE):
+    # written out, not any(...): a million command lines pass here
+    if data.count(b'":') != keys or b'" ' in data or b'"\t' in data or b'"\n' in data or b'"\r' in data:
         _refuse_repeated_key(data)
     return obj
 

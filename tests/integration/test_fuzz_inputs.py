@@ -569,7 +569,11 @@ def test_fuzz_api_bodies(tmp_path: Path) -> None:
     policy_text = (REPO / "policies" / "default.yaml").read_text()
     routes = api_routes(policy_text)
     tally = Tally("api")
-    with TestClient(create_app(Settings(rate_limit_per_minute=0), store=store), raise_server_exceptions=False) as client:
+    api = create_app(Settings(rate_limit_per_minute=0), store=store)
+    posted = {path for path, operations in api.openapi()["paths"].items() if "post" in operations}
+    assert posted == {path.replace("{proposal}", "{proposal_id}").replace("/policies/default/", "/policies/{name}/")
+                      for path, _ in routes}, "a POST route without a seed body here"
+    with TestClient(api, raise_server_exceptions=False) as client:
         made = client.post("/api/proposals", json=routes[2][1], headers={"Authorization": f"Bearer {token}"})
         assert made.status_code == 201, made.text
         proposal = made.json()["proposal_id"]

@@ -115,6 +115,9 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
         store.close()
 
 
+PENDING_FRAMES = 4  # parts decided and not yet taken by the writer process (about 4 x 2.5 MB)
+
+
 class PipelinedWriteSession(SqlWriteSession):
     """The caller's side of a pipelined write: reads (keys, states) in its own read transaction,
     events sent to the writer process with ``stream`` as they are decided, the rest with ``append``."""
@@ -127,8 +130,10 @@ class PipelinedWriteSession(SqlWriteSession):
         self._keys_sent = 0
         self._based: set[str] = set()
         # Frames go out from a thread: while the writer works through one part, this process
-        # decides the next instead of waiting for the pipe.
-        self._frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        # decides the next instead of waiting for the pipe. At most PENDING_FRAMES wait: when the
+        # writer falls behind (inserts slow down as the file outgrows the cache), the decider waits
+        # too, instead of keeping the rest of a big file's events in memory.
+        self._frames: queue.Queue[bytes | None] = queue.Queue(maxsize=PENDING_FRAMES)
         self._send_failed = False
         self._sender = threading.Thread(target=self._pump, name="ledger-writer-feed", daemon=True)
         self._sender.start()

@@ -29,7 +29,7 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
-from stockmesh.service.bus import SUBJECT_ROOT, BusError, BusMessage, BusUnavailable, Handler
+from stockmesh.service.bus import SUBJECT_ROOT, Bus, BusError, BusMessage, BusUnavailable, Handler
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,7 +145,7 @@ class NatsConsumer:
         self._stop.set()
 
 
-class NatsBus:
+class NatsBus(Bus):
     """``Bus`` over NATS JetStream. ``url`` like ``nats://127.0.0.1:4222``."""
 
     def __init__(self, url: str = "nats://127.0.0.1:4222", *, stream: str = "STOCKMESH",

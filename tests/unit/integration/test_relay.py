@@ -17,8 +17,9 @@ from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.projections.queries import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service import outbox
-from stockmesh.service.bus import BusMessage, InProcessBus, site_token, subject_for, subject_matches
+from stockmesh.service.bus import BusMessage, site_token, subject_for, subject_matches
 from stockmesh.service.inbox import Inbox, message_handler
+from stockmesh.service.inprocess_bus import InProcessBus
 from tests.support.commands import DC, SKU, STORE, SUPPLIER, c, network
 
 

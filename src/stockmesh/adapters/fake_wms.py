@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stockmesh.service.outbox import DeliveryFailed, OutboundMessage
+from stockmesh.service.sink import DeliveryFailed, OutboundMessage, Sink
 
 Key = tuple[str, str, str | None]  # sku, site, lot
 
@@ -31,7 +31,7 @@ class InboundMessage:
 
 
 @dataclass(slots=True)
-class FakeWms:
+class FakeWms(Sink):
     """A fake WMS/ERP. ``deliver`` makes it a ``Sink`` for the outbox relay."""
 
     name: str = "WMS"

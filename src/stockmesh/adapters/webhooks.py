@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from stockmesh.domain.errors import InvalidInput
-from stockmesh.service.outbox import DeliveryFailed, OutboundMessage
+from stockmesh.service.sink import DeliveryFailed, OutboundMessage, Sink
 
 SIGNATURE_HEADER = "X-Stockmesh-Signature"
 _TRANSIENT_STATUS = {408, 425, 429}
@@ -52,7 +52,7 @@ def verify_signature(secret: bytes, body: bytes, header: str, *, tolerance: floa
         raise InvalidInput("signature does not match the body", field=SIGNATURE_HEADER)
 
 
-class WebhookSink:
+class WebhookSink(Sink):
     """Delivers outbox messages to one HTTP endpoint. ``client`` may be any ``httpx.Client``
     (tests pass one over ``httpx.MockTransport``)."""
 

@@ -34,7 +34,7 @@ from stockmesh.domain.inputs import MAX_NUMBER_CHARS
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import BatchRejected, execute, tally
 from stockmesh.service.inbox import inbox_key
-from stockmesh.service.outbox import OutboundMessage
+from stockmesh.service.sink import DeliveryFailed, OutboundMessage, Sink
 
 ISA_WIDTHS = (3, 2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)  # "ISA", then ISA01..ISA16
 ISA_LENGTH = 106
@@ -509,7 +509,7 @@ def write_997(ix: Interchange, *, sender: str | None = None, control: int | None
                      control=control or control_number(f"997:{ix.sender}:{ix.control}"), when=when)
 
 
-class X12OrderSink:
+class X12OrderSink(Sink):
     """Writes each ``purchase_order.placed`` outbox message as an 850 file in ``directory``, once:
     the file name carries the control number derived from the message id, so a redelivery finds
     the file and writes nothing (a trading partner de-duplicates on the same ISA13)."""
@@ -522,8 +522,6 @@ class X12OrderSink:
         self.clock = clock
 
     def deliver(self, message: OutboundMessage) -> None:
-        from stockmesh.service.outbox import DeliveryFailed
-
         if message.topic != "purchase_order.placed":
             return
         control = control_number(message.message_id)

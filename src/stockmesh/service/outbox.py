@@ -3,7 +3,7 @@
 Approved actions (purchase orders, transfers, reservations, cancellations) are written to the
 outbox table in the transaction that records their events (``execute_with_outbox``). The relay
 reads pending messages in order and hands each to the sinks its topic is routed to (an ERP, a WMS,
-a webhook, an X12 writer) and to the bus. Every delivery carries the message id as the idempotency
+a webhook, an X12 writer: the ``Sink`` port, ``service.sink``) and to the bus. Every delivery carries the message id as the idempotency
 key (``Idempotency-Key``, ``Nats-Msg-Id``, the 850's control number): a delivery repeated after a
 crash between "sent" and "marked delivered" is recognised downstream, so the effect happens once.
 
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -37,6 +37,7 @@ from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import OutboxEntry, OutboxMessage
 from stockmesh.service.bus import SUBJECT_ROOT, Bus, BusUnavailable, subject_for, subject_matches
 from stockmesh.service.execute import Outcome, execute
+from stockmesh.service.sink import DeliveryFailed, OutboundMessage, Sink
 
 log = logging.getLogger(__name__)
 
@@ -50,41 +51,6 @@ ACTION_TOPICS: dict[type[cmd.Command], str] = {
     cmd.ReserveStock: "reservation.opened",
     cmd.ReleaseReservation: "reservation.released",
 }
-
-
-class DeliveryFailed(StockmeshError):
-    """A sink could not deliver. ``permanent`` when retrying cannot help (the receiver refused)."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        self.permanent = permanent
-        super().__init__(message)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """An outbox message as a sink receives it. ``message_id`` is the idempotency key to pass on."""
-
-    message_id: str
-    topic: str
-    payload: Mapping[str, Any]
-    raw: bytes
-    created_at: str
-    attempt: int = 1
-
-    @property
-    def site(self) -> str | None:
-        """The site the message concerns: the subject partition on the bus."""
-        for name in ("site", "to_site", "from_site"):
-            value = self.payload.get(name)
-            if isinstance(value, str):
-                return value
-        return None
-
-
-class Sink(Protocol):
-    """An outbound adapter. ``deliver`` must be idempotent by ``message.message_id``."""
-
-    def deliver(self, message: OutboundMessage) -> None: ...
 
 
 @dataclass(slots=True)

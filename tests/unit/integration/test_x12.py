@@ -10,7 +10,7 @@ import pytest
 from stockmesh.adapters import x12
 from stockmesh.projections.queries import positions
 from stockmesh.projections.runner import catch_up
-from stockmesh.service.outbox import OutboundMessage
+from stockmesh.service.sink import OutboundMessage
 from tests.unit.integration.conftest import DATA
 
 T846 = (DATA / "x12_846.edi").read_text()

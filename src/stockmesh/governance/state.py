@@ -20,7 +20,7 @@ import orjson
 from stockmesh.domain.forecasts import daily_demand as published_demand
 from stockmesh.domain.model import parse_stock_stream
 from stockmesh.governance.policy import PolicyDocument, policy_from_event_document
-from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.port import EventLog
 from stockmesh.ledger.records import RecordedEvent
 
 
@@ -389,7 +389,7 @@ def forecast_sd(forecast: dict[str, Any] | None) -> float | None:
 class GovernanceView:
     """A ``GovernanceState`` kept up to date with one store; thread-safe."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventLog) -> None:
         self.store = store
         self.state = GovernanceState()
         self._lock = threading.RLock()

@@ -6,15 +6,15 @@ from typing import Any
 
 from stockmesh.domain.errors import UnknownEntity
 from stockmesh.ledger import codec
-from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.port import EventLog
 
 
-def _events(store: EventStore, stream_id: str) -> list[dict[str, Any]]:
+def _events(store: EventLog, stream_id: str) -> list[dict[str, Any]]:
     return [{"position": e.position, "type": e.type, "occurred_at": e.occurred_at, "data": codec.loads(e.data),
              "metadata": codec.loads(e.metadata)} for e in store.read_stream(stream_id)]
 
 
-def _proposal(store: EventStore, stream_id: str, out: dict[str, Any]) -> dict[str, Any] | None:
+def _proposal(store: EventLog, stream_id: str, out: dict[str, Any]) -> dict[str, Any] | None:
     """Put a proposal's ``ProposalMade`` data and its decision trail into ``out``; return the former."""
     trail = _events(store, stream_id)
     made = next((e for e in trail if e["type"] == "ProposalMade"), None)
@@ -24,7 +24,7 @@ def _proposal(store: EventStore, stream_id: str, out: dict[str, Any]) -> dict[st
     return made
 
 
-def explain(store: EventStore, order_id: str) -> dict[str, Any]:
+def explain(store: EventLog, order_id: str) -> dict[str, Any]:
     """The full provenance of a purchase order, a transfer or a proposal, by its id.
 
     Raises ``UnknownEntity`` when nothing has that id."""

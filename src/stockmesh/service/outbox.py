@@ -33,7 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from stockmesh.domain import commands as cmd
 from stockmesh.domain.errors import InvalidInput, StockmeshError
-from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.port import EventStore, OutboxStore
 from stockmesh.ledger.records import OutboxEntry, OutboxMessage
 from stockmesh.service.bus import SUBJECT_ROOT, Bus, BusUnavailable, subject_for, subject_matches
 from stockmesh.service.execute import Outcome, execute
@@ -93,7 +93,7 @@ class OutboxRelay:
     sinks. A message with no sink and no bus stays pending (it is never marked delivered unseen).
     """
 
-    def __init__(self, store: EventStore, *, routes: Mapping[str, Sequence[Sink]] | None = None,
+    def __init__(self, store: OutboxStore, *, routes: Mapping[str, Sequence[Sink]] | None = None,
                  bus: Bus | None = None, max_attempts: int = 10, call_attempts: int = 3,
                  retry_wait: Callable[[RetryCallState], float] | None = None,
                  call_wait: Callable[[RetryCallState], float] | None = None,
@@ -233,7 +233,7 @@ class OutboxRelay:
 
 # -- the operator's view --------------------------------------------------------------------
 
-def outbox_list(store: EventStore, *, status: str | None = None, limit: int = 100,
+def outbox_list(store: OutboxStore, *, status: str | None = None, limit: int = 100,
                 after_seq: int = 0) -> list[OutboxEntry]:
     """Outbox messages in order; ``status`` ``pending``, ``delivered``, ``dead`` or None for all."""
     if status not in (None, "pending", "delivered", "dead"):
@@ -241,14 +241,14 @@ def outbox_list(store: EventStore, *, status: str | None = None, limit: int = 10
     return store.outbox_entries(status=status, limit=limit, after_seq=after_seq)
 
 
-def outbox_entry(store: EventStore, seq: int) -> OutboxEntry:
+def outbox_entry(store: OutboxStore, seq: int) -> OutboxEntry:
     found = store.outbox_entries(status=None, limit=1, after_seq=seq - 1)
     if not found or found[0].seq != seq:
         raise InvalidInput(f"no outbox message with seq {seq}", field="SEQ")
     return found[0]
 
 
-def replay(store: EventStore, seq: int) -> OutboxEntry:
+def replay(store: OutboxStore, seq: int) -> OutboxEntry:
     """Put a dead (or delivered) message back to pending with a fresh attempt budget. Its id is
     unchanged, so a receiver that did get it before still applies it once."""
     entry = outbox_entry(store, seq)
@@ -259,7 +259,7 @@ def replay(store: EventStore, seq: int) -> OutboxEntry:
     return outbox_entry(store, seq)
 
 
-def counts(store: EventStore) -> dict[str, int]:
+def counts(store: OutboxStore) -> dict[str, int]:
     """How many messages in each status (walks the table; for the CLI and tests)."""
     out = {"pending": 0, "delivered": 0, "dead": 0}
     for status in out:
@@ -300,7 +300,7 @@ def execute_with_outbox(store: EventStore, commands: Sequence[cmd.Command], *,
     return execute(store, commands, metadata=metadata, all_or_nothing=all_or_nothing, after_each=after_each)
 
 
-def sleep_until_drained(store: EventStore, timeout: float, poll: float = 0.05) -> bool:
+def sleep_until_drained(store: OutboxStore, timeout: float, poll: float = 0.05) -> bool:
     """Wait until no message is pending (tests and benchmarks). True when drained."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -18,7 +18,7 @@ import threading
 from typing import Any
 
 from stockmesh.ledger.codec import chain_hash
-from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.port import EventLog
 from stockmesh.ledger.records import GENESIS_HASH, RecordedEvent
 
 PAGE = 10_000  # events read per query: bounds the memory of one check
@@ -27,7 +27,7 @@ PAGE = 10_000  # events read per query: bounds the memory of one check
 class ChainCheck:
     """Thread-safe; a check that finds another one running answers that one's last result at once."""
 
-    def __init__(self, store: EventStore, budget: int = 100_000) -> None:
+    def __init__(self, store: EventLog, budget: int = 100_000) -> None:
         self.store = store
         self.budget = max(budget, 1)
         self.verified: tuple[int, str] = (0, GENESIS_HASH)

@@ -9,6 +9,7 @@ outage raised as ``BusUnavailable`` (a ``BusError``, a ``StockmeshError``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -133,8 +134,12 @@ class NatsDriver(Driver):
             self.bus.close()
 
 
+def _nats_client() -> None:
+    need(importlib.util.find_spec("nats") is not None, "nats-py is not installed (the [nats] extra)")
+
+
 def _nats_here() -> None:
-    pytest.importorskip("nats")
+    _nats_client()
     need(port_open("127.0.0.1", 4222), f"NATS not reachable at {SHARED_NATS}")
 
 
@@ -202,7 +207,7 @@ def outage_driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dr
     if request.param == "in-process":
         made: Driver = InProcessDriver()
     else:
-        pytest.importorskip("nats")
+        _nats_client()
         from tests.support.nats_server import OwnNats, nats_binary
 
         own = OwnNats(nats_binary(), tmp_path / "jetstream")

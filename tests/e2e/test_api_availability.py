@@ -342,3 +342,52 @@ def test_a_proposals_page_summarises_only_its_proposals(tmp_path: Path, monkeypa
         queued = [p for p in everything["items"] if p["status"] == "queued"]
         assert page["total"] == len(queued) == 40 and page["items"] == queued[3:8]
     store.close()
+
+
+def test_the_dashboard_retries_a_read_refused_by_the_limits(tmp_path: Path) -> None:
+    """Chromium (as tests/e2e/test_dashboard.py): with one read per client, the posture page's two
+    concurrent reads get a 429 for one of them; the page retries it after Retry-After and renders."""
+    from tests.conftest import need
+    from tests.e2e.test_dashboard import ARGS, CHROMIUM
+
+    need(os.path.exists(CHROMIUM), f"{CHROMIUM} not installed (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    store = SqliteEventStore(str(tmp_path / "ledger.db"))
+    store.init()
+    tokens = seed(store)
+    real_load_view = store.load_view
+
+    def slow_positions(view: str, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        if view == "stock_positions":
+            time.sleep(0.3)  # the posture walk is still running when the KPIs request arrives
+        return real_load_view(view, *args, **kwargs)
+
+    store.load_view = slow_positions  # type: ignore[method-assign]
+    port = _free_port()
+    settings = Settings(rate_limit_per_minute=0, max_concurrent_reads_per_client=1)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, store=store), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    statuses: list[tuple[int, str]] = []
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            page = browser.new_page()
+            page.on("response", lambda r: statuses.append((r.status, r.url)))
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.fill("#token", tokens["vera"])
+            page.click("#sign-in")
+            page.wait_for_selector("#posture", timeout=15_000)
+            assert LYON in page.inner_text("#view") and "error" not in page.inner_text("#view").lower()
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+    assert any(status == 429 for status, _ in statuses), statuses

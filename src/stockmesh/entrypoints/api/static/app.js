@@ -10,7 +10,13 @@ function esc(value) {
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
   if (options.body) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { ...options, headers });
+  let response = await fetch(path, { ...options, headers });
+  // A read refused by the server's concurrency limits (429/503 with Retry-After) is tried again, twice.
+  for (let tries = 0; tries < 2 && [429, 503].includes(response.status) && (!options.method || options.method === "GET"); tries++) {
+    const wait = Math.min(Number(response.headers.get("retry-after")) || 1, 5);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    response = await fetch(path, { ...options, headers });
+  }
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : await response.text();
   if (!response.ok) {
     const detail = body && body.detail ? body.detail : response.statusText;

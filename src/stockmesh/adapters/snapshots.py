@@ -2,8 +2,9 @@
 
 CSV: a header naming at least ``sku,site,on_hand`` (``qty`` is accepted for ``on_hand``), and
 optionally ``lot``, ``in_transit``, ``as_of`` (ISO 8601). JSON: a list of such objects, or
-``{"as_of": ..., "source": ..., "rows": [...]}``. ``on_hand`` counts units on hand outside
-quarantine, in the SKU's base unit: what our ``on_hand`` means.
+``{"as_of": ..., "source": ..., "sites": [...], "skus": [...], "rows": [...]}`` (``sites``/``skus``,
+or ``site``/``sku``, declare its scope: see ``service.reconcile``). ``on_hand`` counts units on hand
+outside quarantine, in the SKU's base unit: what our ``on_hand`` means.
 
 A snapshot comes in two ways: ``stockmesh snapshot ingest`` writes it as counts (``RecordCount``
 per row, keyed by the file's digest, so re-ingesting the same file changes nothing), and
@@ -50,6 +51,11 @@ class Snapshot:
     as_of: str | None = None
     has_lots: bool = False
     has_in_transit: bool = False
+    # The scope it declares (JSON "sites"/"site", "skus"/"sku"; or `reconcile --site/--sku`):
+    # None = not declared. Without declared sites, a snapshot covers the sites it lists.
+    sites: tuple[str, ...] | None = None
+    skus: tuple[str, ...] | None = None
+    scope_from: str = "rows"
 
 
 @dataclass(slots=True)
@@ -116,6 +122,8 @@ def parse_snapshot(raw: bytes, *, name: str = "snapshot.csv", source: str | None
     errors: list[InvalidInput] = []
     rows: list[SnapshotRow] = []
     as_of: str | None = None
+    sites: tuple[str, ...] | None = None
+    skus: tuple[str, ...] | None = None
     src = source or name
     stripped = raw.lstrip()
     if name.endswith(".json") or stripped[:1] in (b"[", b"{"):
@@ -128,6 +136,7 @@ def parse_snapshot(raw: bytes, *, name: str = "snapshot.csv", source: str | None
         if isinstance(body, Mapping):
             as_of = body.get("as_of")
             src = source or str(body.get("source") or name)
+            sites, skus = _declared(body, "sites", "site"), _declared(body, "skus", "sku")
             body = body.get("rows")
         if not isinstance(body, list):
             raise InvalidInput("must be a list of rows or {\"rows\": [...]}", field="rows")
@@ -146,6 +155,7 @@ def parse_snapshot(raw: bytes, *, name: str = "snapshot.csv", source: str | None
     except InvalidInput as exc:
         raise exc.at_line(1) from None
     seen: set[tuple[str, str, str | None]] = set()
+    row_lines: list[int] = []
     for line, obj in items:
         if not isinstance(obj, Mapping):
             errors.append(InvalidInput("a row must be an object", line=line))
@@ -162,10 +172,70 @@ def parse_snapshot(raw: bytes, *, name: str = "snapshot.csv", source: str | None
             continue
         seen.add(key)
         rows.append(row)
+        row_lines.append(line)
+    errors += _outside(rows, sites, skus, "the snapshot's", row_lines)
     if errors:
         raise SnapshotRejected(errors)
     return Snapshot(rows, digest, src, default_as_of, any(r.lot for r in rows),
-                    any(r.in_transit is not None for r in rows))
+                    any(r.in_transit is not None for r in rows), sites, skus,
+                    "snapshot" if sites is not None or skus is not None else "rows")
+
+
+def _declared(body: Mapping[str, Any], plural: str, singular: str) -> tuple[str, ...] | None:
+    """A scope the snapshot declares: ``"sites": [..]`` or ``"site": ".."`` (SKUs alike)."""
+    if plural in body and singular in body:
+        raise InvalidInput(f"give {plural} or {singular}, not both", field=plural, line=1)
+    key = plural if plural in body else singular
+    if key not in body:
+        return None
+    value = body[key]
+    values = [value] if key == singular else value
+    if not isinstance(values, list) or not values:
+        raise InvalidInput("must be a non-empty list of identifiers" if key == plural else "must be an identifier",
+                           field=key, line=1)
+    try:
+        return tuple(dict.fromkeys(_ident(v, key) for v in values))
+    except InvalidInput as exc:
+        raise exc.at_line(1) from None
+
+
+def _outside(rows: Sequence[SnapshotRow], sites: Sequence[str] | None, skus: Sequence[str] | None, whose: str,
+             lines: Sequence[int] | None = None) -> list[InvalidInput]:
+    """A row outside the declared scope contradicts it: an error naming its line."""
+    errors = []
+    for n, row in enumerate(rows):
+        line = lines[n] if lines is not None else None
+        if sites is not None and row.site not in sites:
+            errors.append(InvalidInput(f"{row.sku} at {row.site}: {row.site} is not one of {whose} sites "
+                                       f"({', '.join(sites)})"[:200],
+                                       field="site", line=line))
+        elif skus is not None and row.sku not in skus:
+            errors.append(InvalidInput(f"{row.sku} at {row.site}: {row.sku} is not one of {whose} SKUs "
+                                       f"({', '.join(skus)})"[:200],
+                                       field="sku", line=line))
+    return errors
+
+
+def with_scope(snapshot: Snapshot, *, sites: Sequence[str] | None = None,
+               skus: Sequence[str] | None = None) -> Snapshot:
+    """The snapshot with the scope given on the command line (``reconcile --site/--sku``). It must
+    agree with a scope the snapshot declares itself, and cover every row."""
+    if not sites and not skus:
+        return snapshot
+    errors: list[InvalidInput] = []
+    for given, declared, name in ((sites, snapshot.sites, "site"), (skus, snapshot.skus, "sku")):
+        if given and declared is not None and set(given) != set(declared):
+            errors.append(InvalidInput(f"--{name} {', '.join(given)} differs from the {name}s the snapshot declares: "
+                                       f"{', '.join(declared)}"[:200], field=name))
+    if errors:
+        raise SnapshotRejected(errors)
+    scoped_sites = tuple(dict.fromkeys(sites)) if sites else snapshot.sites
+    scoped_skus = tuple(dict.fromkeys(skus)) if skus else snapshot.skus
+    errors = _outside(snapshot.rows, scoped_sites, scoped_skus, "the given")
+    if errors:
+        raise SnapshotRejected(errors)
+    return Snapshot(snapshot.rows, snapshot.digest, snapshot.source, snapshot.as_of, snapshot.has_lots,
+                    snapshot.has_in_transit, scoped_sites, scoped_skus, "option")
 
 
 def count_commands(snapshot: Snapshot) -> tuple[list[Command], list[dict[str, Any]]]:

@@ -279,9 +279,15 @@ def register(app: typer.Typer) -> None:
         erp: Annotated[Path | None, typer.Option("--erp", help="The ERP's snapshot.")] = None,
         source: Annotated[str | None, typer.Option(help="Name of the external system, for the report.")] = None,
         apply: Annotated[bool, typer.Option("--apply", help="Execute the proposed corrections (not by default).")] = False,
+        site: Annotated[list[str] | None, typer.Option(
+            "--site", help="A site the snapshot covers (repeat). Default: the sites it declares, else those it "
+                           "lists; our stock elsewhere is not compared.")] = None,
+        sku: Annotated[list[str] | None, typer.Option(
+            "--sku", help="A SKU the snapshot covers (repeat). Default: every SKU at its sites.")] = None,
         json_out: JsonOption = False, db: DbOption = None,
     ) -> None:
-        """Compare WMS/ERP snapshots with our positions; classify discrepancies; propose corrections."""
+        """Compare WMS/ERP snapshots with our positions; classify discrepancies; propose corrections.
+        Only the snapshot's scope (its sites, and SKUs where it says so) is compared."""
         given = [(f, src) for f, src in ((file, source), (wms, source or "wms"), (erp, source or "erp")) if f]
         if not given:
             raise fail("give a snapshot: FILE, --wms FILE and/or --erp FILE", 2)
@@ -293,21 +299,23 @@ def register(app: typer.Typer) -> None:
             for path, name in given:
                 buffer = io.StringIO()
                 with contextlib.redirect_stdout(buffer):
-                    _reconcile_one(path, name, apply, True, db)
+                    _reconcile_one(path, name, apply, True, db, site, sku)
                 reports[name or path.name] = json.loads(buffer.getvalue())
             _echo_json(reports)
             return
         for path, name in given:
             if len(given) > 1:
                 typer.echo(f"== {name}: {path}")
-            _reconcile_one(path, name, apply, json_out, db)
+            _reconcile_one(path, name, apply, json_out, db, site, sku)
 
-    def _reconcile_one(file: Path, source: str | None, apply: bool, json_out: bool, db: str | None) -> None:
+    def _reconcile_one(file: Path, source: str | None, apply: bool, json_out: bool, db: str | None,
+                       scope_sites: list[str] | None = None, scope_skus: list[str] | None = None) -> None:
         from stockmesh.adapters import snapshots
         from stockmesh.service import reconcile as rc
 
         try:
-            snap = snapshots.read_snapshot(file, source=source)
+            snap = snapshots.with_scope(snapshots.read_snapshot(file, source=source), sites=scope_sites,
+                                         skus=scope_skus)
         except snapshots.SnapshotRejected as exc:
             raise _rejected(exc.errors) from exc
         except InvalidInput as exc:
@@ -315,8 +323,11 @@ def register(app: typer.Typer) -> None:
         with opened(db) as store:
             ensure_views(store)
             ours, lots, skus, sites, packs = rc.our_positions(store)
+            scope = rc.Scope(sites=None if snap.sites is None else frozenset(snap.sites),
+                             skus=None if snap.skus is None else frozenset(snap.skus), declared_by=snap.scope_from)
             result = rc.reconcile(ours, snapshots.snapshot_frame(snap), known_skus=skus, known_sites=sites,
-                                  pack_sizes=packs, ours_lots=lots, source=snap.source, run_id=snap.digest[:16])
+                                  pack_sizes=packs, ours_lots=lots, source=snap.source, run_id=snap.digest[:16],
+                                  scope=scope)
             proposals = result.proposals()
             try:
                 governed = rc.govern_corrections(store, result, apply=apply)
@@ -327,6 +338,7 @@ def register(app: typer.Typer) -> None:
         rows = result.discrepancies
         if json_out:
             _echo_json({
+                "scope": result.scope,
                 "summary": result.summary,
                 "discrepancies": [
                     {"sku": s, "site": t, "class": c, "on_hand_us": _int(u), "on_hand_them": _int(h)}
@@ -336,6 +348,7 @@ def register(app: typer.Typer) -> None:
                               for p in proposals],
                 "applied": applied, "queued": governed.queued})
             return
+        typer.echo(_scope_line(result.scope))
         typer.echo(", ".join(f"{k} {v}" for k, v in result.summary.items() if v))
         for s, t, c, u, h in zip(rows["sku"], rows["site"], rows["cls"], rows["on_hand_us"], rows["on_hand_them"],
                                  strict=True):
@@ -347,6 +360,15 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"applied {applied} correction(s); {governed.queued} wait for an approver")
         elif proposals:
             typer.echo(f"{len(proposals)} correction(s) proposed; run with --apply to execute them")
+
+
+def _scope_line(scope: dict[str, Any]) -> str:
+    how = {"snapshot": "as the snapshot declares", "option": "as given", "rows": "the sites the snapshot lists"}
+    sites = ", ".join(scope["sites"]) or "none"
+    skus = "every SKU" if scope["skus"] is None else "SKUs " + ", ".join(scope["skus"])
+    left = (f"; not compared: {scope['positions_out_of_scope']:,} position(s) of ours outside it "
+            f"({scope['units_out_of_scope']:,} units on hand)") if scope["positions_out_of_scope"] else ""
+    return f"scope: sites {sites} ({how.get(scope['declared_by'], scope['declared_by'])}), {skus}{left}"
 
 
 def _int(value: Any) -> int | None:

@@ -15,6 +15,11 @@ that fits, in this order (the order is the precedence):
 | lot_mismatch        | totals agree, the split by lot does not (snapshot with lots)| AdjustStock per lot |
 | in_transit_mismatch | on hand agrees, in transit differs (snapshot with in_transit)| none: check the ship notices |
 
+Only what the snapshot covers is compared: its **scope** is the sites it declares (or, without a
+declaration, the sites it lists) and, where it declares them, its SKUs. Within the scope a position
+of ours the snapshot does not list is ``missing_at_them`` (the snapshot says the site has none);
+outside it nothing is compared, never read as zero (``Scope``; ``Reconciliation.scope``).
+
 Corrections are *proposed* as commands (``Proposal`` values, agent ``reconciliation``) with keys
 derived from the snapshot's digest, so applying the same reconciliation twice changes nothing.
 Nothing is written unless the caller applies them. ``score`` measures precision and recall of the
@@ -36,6 +41,17 @@ CLASSES = ("unknown_sku", "unknown_site", "missing_at_us", "missing_at_them", "s
 CORRECTABLE = frozenset({"missing_at_us", "missing_at_them", "quantity_mismatch", "lot_mismatch"})
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a snapshot covers: ``sites`` (None: the sites it lists) and ``skus`` (None: every SKU at
+    those sites). ``declared_by`` says where it came from, for the report: ``snapshot`` (its own
+    ``sites``/``skus``), ``option`` (``reconcile --site/--sku``) or ``rows`` (not declared)."""
+
+    sites: frozenset[str] | None = None
+    skus: frozenset[str] | None = None
+    declared_by: str = "rows"
+
+
 @dataclass(slots=True)
 class Reconciliation:
     """The joined table (``rows``: one per SKU x site with ``cls``), plus the lot table when lots
@@ -46,6 +62,7 @@ class Reconciliation:
     source: str = "snapshot"
     run_id: str = "run"
     summary: dict[str, int] = field(default_factory=dict)
+    scope: dict[str, Any] = field(default_factory=dict)
 
     @property
     def discrepancies(self) -> Any:
@@ -119,11 +136,38 @@ def our_positions(store: EventStore) -> tuple[Any, Any, set[str], set[str], dict
 
 def reconcile(ours: Any, theirs: Any, *, known_skus: Iterable[str] | None = None,
               known_sites: Iterable[str] | None = None, pack_sizes: Mapping[str, int] | None = None,
-              ours_lots: Any | None = None, source: str = "snapshot", run_id: str = "run") -> Reconciliation:
+              ours_lots: Any | None = None, source: str = "snapshot", run_id: str = "run",
+              scope: Scope | None = None) -> Reconciliation:
     """Classify every SKU x site of ``theirs`` (columns sku, site, on_hand, optional lot, in_transit,
-    as_of) against ``ours`` (sku, site, on_hand, in_transit, last_event_at)."""
+    as_of) against ``ours`` (sku, site, on_hand, in_transit, last_event_at), within ``scope``
+    (default: the sites ``theirs`` lists, every SKU). Our positions outside it are left out."""
     import numpy as np
     import pandas as pd
+
+    from stockmesh.domain.errors import InvalidInput
+
+    scope = scope or Scope()
+    sites = scope.sites if scope.sites is not None else frozenset(theirs["site"])
+    outside = ~theirs["site"].isin(list(sites))
+    if scope.skus is not None:
+        outside |= ~theirs["sku"].isin(list(scope.skus))
+    if outside.any():
+        first = theirs[outside].iloc[0]
+        raise InvalidInput(f"{first['sku']} at {first['site']} is outside the snapshot's scope", field="site")
+    covered = ours["site"].isin(list(sites))
+    if scope.skus is not None:
+        covered &= ours["sku"].isin(list(scope.skus))
+    left_out = ours[~covered]
+    scope_report = {"sites": sorted(sites), "skus": None if scope.skus is None else sorted(scope.skus),
+                    "declared_by": scope.declared_by,
+                    "positions_out_of_scope": int(len(left_out)),
+                    "units_out_of_scope": int(left_out["on_hand"].sum()) if len(left_out) else 0}
+    ours = ours[covered]
+    if ours_lots is not None:
+        in_lots = ours_lots["site"].isin(list(sites))
+        if scope.skus is not None:
+            in_lots &= ours_lots["sku"].isin(list(scope.skus))
+        ours_lots = ours_lots[in_lots]
 
     has_lots = "lot" in theirs.columns and theirs["lot"].notna().any()
     has_transit = "in_transit" in theirs.columns and theirs["in_transit"].notna().any()
@@ -176,7 +220,7 @@ def reconcile(ours: Any, theirs: Any, *, known_skus: Iterable[str] | None = None
     merged = merged.drop(columns=["_merge"])
     counts = merged["cls"].value_counts()
     summary = {cls: int(counts.get(cls, 0)) for cls in ("match", *CLASSES)}
-    return Reconciliation(merged, lot_table, source, run_id, summary)
+    return Reconciliation(merged, lot_table, source, run_id, summary, scope_report)
 
 
 def _lot_differences(ours: Any, ours_lots: Any, theirs: Any) -> tuple[Any, Any]:
@@ -379,6 +423,6 @@ def govern_corrections(store: EventStore, result: Reconciliation, *, max_auto_va
     fact = ReconciliationCompleted(run_id=result.run_id, source=result.source, summary=dict(result.summary),
                                    proposals=len(valued), executed=executed, queued=queued, rejected=rejected,
                                    waiting=waiting, details={"applied": apply, "max_auto_value": max_auto_value,
-                                                             "failed": failed})
+                                                             "failed": failed, "scope": result.scope})
     execute(store, [], facts=[Fact(f"reconciliation:{result.run_id}", fact, {"source": "reconciliation"})])
     return GovernedRun(executed, queued, rejected, failed)

@@ -104,7 +104,7 @@ def test_the_ledger_twin_routes_dc_shortages_through_the_lp(tmp_path: Path) -> N
 
     from stockmesh.agents.allocation import AllocationAgent
     from stockmesh.ledger.memory import MemoryEventStore
-    from stockmesh.service.gate import MinimalGate
+    from stockmesh.service.loop_gates import MinimalGate
     from stockmesh.simulation.build import build_world
     from stockmesh.simulation.ledger_twin import LedgerTwin
     from stockmesh.simulation.runner import make_policy

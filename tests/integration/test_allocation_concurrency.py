@@ -17,8 +17,8 @@ from stockmesh.planning.allocation.rebalance import Lanes, RebalanceProblem
 from stockmesh.projections.queries import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import execute
-from stockmesh.service.gate import MinimalGate
 from stockmesh.service.loop import run_cycle
+from stockmesh.service.loop_gates import MinimalGate
 from tests.conftest import drop_store, make_store
 from tests.support.commands import SKU, c
 

@@ -19,7 +19,7 @@ from stockmesh.ledger.sqlite import SqliteEventStore
 from stockmesh.projections.queries import positions
 from stockmesh.projections.runner import catch_up, verify
 from stockmesh.service.explain import explain
-from stockmesh.service.gate import MinimalGate
+from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.kpis import compute_kpis
 from stockmesh.simulation.ledger_twin import LedgerTwin

@@ -13,7 +13,7 @@ from stockmesh.agents.rebalancing import RebalancingAgent
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.projections.queries import positions
 from stockmesh.projections.runner import catch_up
-from stockmesh.service.gate import MinimalGate
+from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.kpis import compute_kpis
 from stockmesh.simulation.ledger_twin import LedgerTwin

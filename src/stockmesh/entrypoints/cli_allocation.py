@@ -233,8 +233,8 @@ def register(app: typer.Typer) -> None:
             executed: list[str] = []
             failed: list[str] = []
             if proposals and not dry_run:
-                from stockmesh.service.gate import MinimalGate
                 from stockmesh.service.loop import run_cycle
+                from stockmesh.service.loop_gates import MinimalGate
 
                 available = {f"stock:{s}@{site}": int(a) for s, site, a in zip(net.sku, net.site, net.available,
                                                                                 strict=True)}

@@ -401,8 +401,8 @@ def govern_corrections(store: EventStore, result: Reconciliation, *, max_auto_va
     from stockmesh.domain.reconciliation import ReconciliationCompleted
     from stockmesh.ledger import codec
     from stockmesh.service.execute import Fact, execute
-    from stockmesh.service.gate import MinimalGate
     from stockmesh.service.loop import run_cycle
+    from stockmesh.service.loop_gates import MinimalGate
 
     proposals = result.proposals()
     costs: dict[str, float] = {}

@@ -20,7 +20,7 @@ import numpy as np
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.port import EventStore
 from stockmesh.projections.runner import catch_up, verify
-from stockmesh.service.gate import MinimalGate
+from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.kpis import compute_kpis
 from stockmesh.simulation.ledger_twin import LedgerTwin

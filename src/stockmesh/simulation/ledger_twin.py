@@ -49,8 +49,8 @@ from stockmesh.governance.gate import ReviewContext
 from stockmesh.governance.policy import PolicyDocument
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import Fact, execute
-from stockmesh.service.gate import PolicyGate
 from stockmesh.service.loop import CycleReport, Gate, approve_and_execute, run_cycle
+from stockmesh.service.loop_gates import PolicyGate
 from stockmesh.simulation.policies.base import Decision, Policy
 
 

@@ -14,8 +14,8 @@ from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.projections.queries import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import execute
-from stockmesh.service.gate import MinimalGate
 from stockmesh.service.loop import approve_and_execute, resolve_conflicts, run_cycle
+from stockmesh.service.loop_gates import MinimalGate
 from tests.support.commands import DC, SKU, STORE, SUPPLIER, c, network
 
 

@@ -11,7 +11,7 @@ back arrays plus ``PolicyResult.explain(row)`` for the proposal's reasons.
 
 from __future__ import annotations
 
-from stockmesh.planning.policies.engine import (
+from stockmesh.planning.policies.compute import (
     DemandModel,
     PolicyInputs,
     PolicyKind,

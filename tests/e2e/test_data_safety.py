@@ -203,7 +203,7 @@ def test_the_demo_never_touches_the_ledger_stockmesh_db_names(tmp_path: Path, mo
 def test_the_demo_refuses_a_named_ledger_unless_it_is_an_earlier_unchanged_demo(tmp_path: Path) -> None:
     real = a_real_ledger(tmp_path / "real.db")
     result = demo(tmp_path, "--db", real)
-    assert result.exit_code == 1 and "holds a ledger (3 events) that is not an earlier demo's" in result.output
+    assert result.exit_code == 1 and "holds a ledger (3 event(s)) that is not an earlier demo's" in result.output
     assert events(real) == 3
     notes = tmp_path / "notes.db"
     notes.write_text("my notes\n")
@@ -275,7 +275,7 @@ def test_the_demo_writes_postgresql_only_without_a_ledger_there(tmp_path: Path, 
         commands.write_text(json.dumps({"command": "RegisterSku", "sku": "OAT-MILK-1L", "idempotency_key": "k1"}))
         assert CliRunner().invoke(app, ["ingest", str(commands), "--db", url]).exit_code == 0
         result = demo(tmp_path, "--db", url)
-        assert result.exit_code == 1 and "holds a ledger (1 events)" in result.output
+        assert result.exit_code == 1 and "holds a ledger (1 event(s))" in result.output
         assert events(url) == 1
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:

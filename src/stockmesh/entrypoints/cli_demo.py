@@ -108,8 +108,11 @@ def register(app: typer.Typer) -> None:
                       f"{checks['orders_without_explanation']} unexplained.")
         console.print(f"Report: {result.report_path}")
         db_arg = "" if url == DEFAULT_DB and not os.environ.get("STOCKMESH_DB") else f" --db {url}"
-        console.print(f"Try: stockmesh explain {checks['example_order']}{db_arg}   |   stockmesh stock --site DC-NORTH"
-                      f"{db_arg}   |   stockmesh audit verify{db_arg}")
+        if url.startswith("memory://"):
+            console.print("The ledger was in memory: it is gone (give --db sqlite:///FILE to keep one).")
+        else:
+            console.print(f"Try: stockmesh explain {checks['example_order']}{db_arg}   |   stockmesh stock --site "
+                          f"DC-NORTH{db_arg}   |   stockmesh audit verify{db_arg}")
         if not (checks["replay_verify"] and checks["audit_verify"] and checks["ledger_matches_world"]):
             raise typer.Exit(1)
 

@@ -115,7 +115,7 @@ def choose(explicit: str | None, env: Mapping[str, str]) -> DemoLedger:
         finally:
             store.close()
         if position:
-            raise DemoLedgerRefused(f"{url} holds a ledger ({position:,} events): the demo writes only to a "
+            raise DemoLedgerRefused(f"{url} holds a ledger ({position:,} event(s)): the demo writes only to a "
                                     "PostgreSQL database without a ledger, or with an empty one")
         return DemoLedger(url, url, notes)
     if not url.startswith("sqlite:///"):
@@ -164,7 +164,7 @@ def refusal(path: str) -> None:
     if head[0] == 0:
         return
     if demo is None:
-        raise DemoLedgerRefused(f"{path} holds a ledger ({head[0]:,} events) that is not an earlier demo's: the demo "
+        raise DemoLedgerRefused(f"{path} holds a ledger ({head[0]:,} event(s)) that is not an earlier demo's: the demo "
                                 "will not replace it; give it another file with stockmesh demo --db sqlite:///FILE "
                                 "(a demo ledger from an older stockmesh is not marked: delete it yourself)")
     if tuple(demo) != tuple(head):

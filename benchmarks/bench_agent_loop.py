@@ -46,8 +46,8 @@ def main() -> None:
     from stockmesh.simulation.build import build_world
     from stockmesh.simulation.kpis import compute_kpis
     from stockmesh.simulation.ledger_twin import LedgerTwin
-    from stockmesh.simulation.runner import make_policy, simulate
     from stockmesh.simulation.scenario import load_scenario
+    from stockmesh.simulation.simulate import make_policy, simulate
 
     scenario = load_scenario(REPO / "scenarios" / "smooth.yaml")
     template = scenario.stores[0]

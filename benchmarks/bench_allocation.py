@@ -51,8 +51,8 @@ from stockmesh.simulation.policies.consolidating import (  # noqa: E402
     JointReplenishment,
 )
 from stockmesh.simulation.policies.rebalancing import AgentsWithRebalancing  # noqa: E402
-from stockmesh.simulation.runner import simulate  # noqa: E402
 from stockmesh.simulation.scenario import Scenario, load_scenario, parse_scenario  # noqa: E402
+from stockmesh.simulation.simulate import simulate  # noqa: E402
 
 EXPEDITED = {"lead_time_factor": 0.34, "cost_per_unit": 0.5, "cost_per_shipment": 40}
 

@@ -37,8 +37,8 @@ def spread(values: list[float]) -> tuple[float, float]:
 
 def quality(scenarios: list[str], seeds: list[int], policies: list[str], out: Path | None) -> None:
     from stockmesh.simulation.build import build_world
-    from stockmesh.simulation.runner import simulate
     from stockmesh.simulation.scenario import load_scenario
+    from stockmesh.simulation.simulate import simulate
 
     runs = []
     for name in scenarios:
@@ -99,8 +99,8 @@ def report(runs: list[dict], scenarios: list[str], seeds: list[int], policies: l
 
 def throughput(sites: int, skus: int, days: int) -> None:
     from stockmesh.simulation.build import build_world
-    from stockmesh.simulation.runner import simulate
     from stockmesh.simulation.scenario import load_scenario
+    from stockmesh.simulation.simulate import simulate
 
     scenario = load_scenario(REPO / "scenarios" / "smooth.yaml")
     template = scenario.stores[0]

@@ -107,8 +107,8 @@ def test_the_ledger_twin_routes_dc_shortages_through_the_lp(tmp_path: Path) -> N
     from stockmesh.service.loop_gates import MinimalGate
     from stockmesh.simulation.build import build_world
     from stockmesh.simulation.ledger_twin import LedgerTwin
-    from stockmesh.simulation.runner import make_policy
     from stockmesh.simulation.scenario import parse_scenario
+    from stockmesh.simulation.simulate import make_policy
 
     repo = Path(__file__).resolve().parents[2]
     raw = yaml.safe_load((repo / "scenarios" / "dc-shortage.yaml").read_text())

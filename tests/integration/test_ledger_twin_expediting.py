@@ -18,8 +18,8 @@ from stockmesh.service.explain import explain
 from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.ledger_twin import LedgerTwin
-from stockmesh.simulation.runner import make_policy
 from stockmesh.simulation.scenario import parse_scenario
+from stockmesh.simulation.simulate import make_policy
 
 STORES = ["STORE-LYON-01", "STORE-NANTES-01"]
 

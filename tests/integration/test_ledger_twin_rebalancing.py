@@ -17,8 +17,8 @@ from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.kpis import compute_kpis
 from stockmesh.simulation.ledger_twin import LedgerTwin
-from stockmesh.simulation.runner import make_policy, simulate
 from stockmesh.simulation.scenario import parse_scenario
+from stockmesh.simulation.simulate import make_policy, simulate
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -88,7 +88,7 @@ def _run_and_report(spec: Any, policy: str, as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from stockmesh.simulation.runner import POLICY_NAMES, simulate
+    from stockmesh.simulation.simulate import POLICY_NAMES, simulate
 
     if policy not in POLICY_NAMES:
         typer.echo(f"error: unknown policy '{policy}'; expected one of {', '.join(POLICY_NAMES)}", err=True)

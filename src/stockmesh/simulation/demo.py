@@ -24,8 +24,8 @@ from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.kpis import compute_kpis
 from stockmesh.simulation.ledger_twin import LedgerTwin
-from stockmesh.simulation.runner import make_policy, simulate
 from stockmesh.simulation.scenario import load_scenario
+from stockmesh.simulation.simulate import make_policy, simulate
 
 BASELINES = ("minmax", "reorder-level", "oracle")
 KPI_KEYS = ("fill_rate", "cycle_service_level", "lost_sales_units", "holding_cost", "ordering_cost", "transport_cost",

@@ -16,8 +16,8 @@ from stockmesh.planning.allocation import AllocationInputError, AllocationProble
 from stockmesh.planning.allocation.horizon import HorizonProblem, allocate_over_horizon, demand_scenarios
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.policies.allocating import AgentsWithHorizonAllocation
-from stockmesh.simulation.runner import simulate
 from stockmesh.simulation.scenario import parse_scenario
+from stockmesh.simulation.simulate import simulate
 
 horizon_module = importlib.import_module("stockmesh.planning.allocation.horizon")
 

@@ -15,8 +15,8 @@ from stockmesh.simulation.errors import ScenarioError
 from stockmesh.simulation.policies.allocating import AgentsWithAllocation
 from stockmesh.simulation.policies.consolidating import AgentsWithExpediting, JointReplenishment
 from stockmesh.simulation.policies.rebalancing import AgentsWithRebalancing
-from stockmesh.simulation.runner import simulate
 from stockmesh.simulation.scenario import parse_scenario
+from stockmesh.simulation.simulate import simulate
 
 STORES = ["STORE-LYON-01", "STORE-LYON-02", "STORE-PARIS-01"]
 NETWORK: dict[str, Any] = {

@@ -14,7 +14,7 @@ from stockmesh.simulation.policies.agents import (
     _uncensor,
     _worth_stocking,
 )
-from stockmesh.simulation.runner import simulate
+from stockmesh.simulation.simulate import simulate
 
 MONTHS = [dt.date(2019 + index // 12, index % 12 + 1, 1) for index in range(48)]
 

@@ -14,8 +14,8 @@ from stockmesh.simulation.policies.baselines import MinMax, ReorderLevel
 from stockmesh.simulation.policies.hindsight import grid
 from stockmesh.simulation.policies.numerics import negative_binomial_quantile
 from stockmesh.simulation.policies.oracle import Oracle
-from stockmesh.simulation.runner import simulate
 from stockmesh.simulation.scenario import load_scenario, parse_scenario
+from stockmesh.simulation.simulate import simulate
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -9,8 +9,8 @@ import pytest
 
 from stockmesh.adapters.simulated.world import SimulatedWorld
 from stockmesh.simulation.build import build_world
-from stockmesh.simulation.runner import simulate
 from stockmesh.simulation.scenario import parse_scenario
+from stockmesh.simulation.simulate import simulate
 
 
 def test_a_seeded_run_is_reproducible(small_raw) -> None:

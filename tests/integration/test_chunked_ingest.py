@@ -14,12 +14,13 @@ import pytest
 
 from stockmesh.bench.ledger import BenchConfig, CommandGenerator, build_workload
 from stockmesh.domain.commands import parse_command
+from stockmesh.domain.errors import Rejected
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.sqlite import SqliteEventStore
 from stockmesh.service import execute as execute_module
 from stockmesh.service import ingest as ingest_module
 from stockmesh.service.execute import execute
-from stockmesh.service.ingest import IngestRejected, ingest_file
+from stockmesh.service.ingest import ingest_file
 
 CHUNK = 16_384  # bytes: a 3,000-event workload is ~25 chunks
 
@@ -99,12 +100,12 @@ def test_a_failure_in_a_late_chunk_writes_nothing(tmp_path: Path, writer_process
         conflict = orjson.loads(lines[40])
         conflict["qty"] = conflict.get("qty", 1) + 1  # the key of line 41 again, chunks later, another payload
         path.write_bytes(b"\n".join([*lines, orjson.dumps(conflict)]) + b"\n")
-        with pytest.raises(IngestRejected) as refused:
+        with pytest.raises(Rejected) as refused:
             ingest_file(store, path, update_views=False, writer_process=writer_process, chunk_bytes=CHUNK)
         assert refused.value.errors[0][0] == len(lines) + 1 and "already used" in str(refused.value.errors[0][1])
         # invalid lines in two chunks far apart: both named, nothing written
         path.write_bytes(b"\n".join([b"{oops", *lines, b'{"command": "ShipStock"}']) + b"\n")
-        with pytest.raises(IngestRejected) as invalid:
+        with pytest.raises(Rejected) as invalid:
             ingest_file(store, path, update_views=False, writer_process=writer_process, chunk_bytes=CHUNK)
         assert [line for line, _ in invalid.value.errors] == [1, len(lines) + 2]
         assert _ledger(tmp_path / "l.db")["events"] == [] and store.head()[0] == 0

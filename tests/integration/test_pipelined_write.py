@@ -15,13 +15,13 @@ import orjson
 import pytest
 
 from stockmesh.bench.ledger import BenchConfig, build_workload
-from stockmesh.domain.errors import LedgerError
+from stockmesh.domain.errors import LedgerError, Rejected
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.sqlite import SqliteEventStore
 from stockmesh.ledger.writer import PipelinedWriteSession, can_pipeline, pipelined_write
 from stockmesh.service import execute as execute_module
 from stockmesh.service.execute import execute
-from stockmesh.service.ingest import IngestRejected, ingest_file, parse_lines, read_file
+from stockmesh.service.ingest import ingest_file, parse_lines, read_file
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def test_a_rule_broken_mid_batch_writes_nothing(tmp_path: Path) -> None:
                                    "site": site, "qty": 10**9}).decode() + "\n")
     store = _store(tmp_path, "piped")
     try:
-        with pytest.raises(IngestRejected):
+        with pytest.raises(Rejected):
             ingest_file(store, path, update_views=False, writer_process=True)
         assert _ledger(tmp_path / "piped.db")["events"] == []
         assert store.head()[0] == 0

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import orjson
 
-from stockmesh.domain.errors import InsufficientStock
+from stockmesh.domain.errors import InsufficientStock, Rejected
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.ledger.sqlite import SqliteEventStore
 from stockmesh.service.execute import execute
-from stockmesh.service.ingest import IngestRejected, ingest_file, parse_lines
+from stockmesh.service.ingest import ingest_file, parse_lines
 
 SETUP = [{"command": "RegisterSku", "idempotency_key": "sku", "sku": "OAT-MILK-1L"},
          {"command": "RegisterSite", "idempotency_key": "site", "site": "STORE-LYON-02"},
@@ -54,7 +54,7 @@ def test_a_line_refused_with_continue_on_error_stays_refused_after_a_restock(tmp
         try:  # all or nothing: the refused key refuses the file, as the line did
             ingest_file(store, _file(with_whole, SHIP), update_views=False)
             raise AssertionError("the refused key must refuse the file")
-        except IngestRejected as exc:
+        except Rejected as exc:
             assert "900" in str(exc.errors[0][1]) or isinstance(exc.errors[0][1], InsufficientStock)
         changed = ingest_file(store, _file(tmp_path / "e.jsonl", {**SHIP, "qty": 5}), continue_on_error=True,
                               update_views=False)
@@ -74,7 +74,7 @@ def test_a_file_refused_as_a_whole_keeps_no_key(tmp_path: Path) -> None:
         try:
             ingest_file(store, bad, update_views=False)
             raise AssertionError("the file must be refused")
-        except IngestRejected:
+        except Rejected:
             pass
         assert _keys(tmp_path / "l.db") == before  # neither in-2 nor rk
         fixed = _file(tmp_path / "f.jsonl", RESTOCK, SHIP)  # the user fixes the file and resends it

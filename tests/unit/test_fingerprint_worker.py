@@ -13,11 +13,12 @@ import orjson
 import pytest
 
 from stockmesh.bench.ledger import BenchConfig, build_workload
+from stockmesh.domain.errors import Rejected
 from stockmesh.ledger.codec import command_fingerprint
 from stockmesh.ledger.sqlite import SqliteEventStore
 from stockmesh.service import fingerprints
 from stockmesh.service.fingerprints import FingerprintWorker, decode_answer, fingerprint_lines
-from stockmesh.service.ingest import IngestRejected, ingest_file, parse_lines
+from stockmesh.service.ingest import ingest_file, parse_lines
 
 
 def _file(tmp_path: Path, extra: list[str] = ()) -> Path:  # type: ignore[assignment]
@@ -102,7 +103,7 @@ def test_a_conflicting_key_rejects_the_batch_with_the_worker(tmp_path: Path) -> 
     changed = {**line, "kind": "supplier"} if "kind" in line else {**line, "unit_cost": 99.5}
     with path.open("a") as handle:
         handle.write(orjson.dumps(changed).decode() + "\n")
-    with pytest.raises(IngestRejected) as caught:
+    with pytest.raises(Rejected) as caught:
         _ingest(tmp_path, "worker", path, True)
     assert type(caught.value.errors[0][1]).__name__ == "IdempotencyConflict"
     assert _ledger(tmp_path / "worker.db") == ([], [])  # nothing written

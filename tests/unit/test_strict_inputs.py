@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stockmesh.adapters import epcis, snapshots, x12
-from stockmesh.domain.errors import InvalidInput
+from stockmesh.domain.errors import InvalidInput, Rejected
 from stockmesh.governance.policy import load_policy_text
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.simulation.errors import ScenarioError
@@ -85,7 +85,7 @@ def test_snapshot_csv_not_utf8_names_line_and_byte() -> None:
 @pytest.mark.parametrize("value", [HUGE, "²", "٣"])
 def test_snapshot_csv_count_that_is_no_count_is_refused(value: str) -> None:
     raw = f"sku,site,on_hand\nOAT-MILK-1L,DC-LYON,{value}\n".encode()
-    with pytest.raises(snapshots.SnapshotRejected) as caught:
+    with pytest.raises(Rejected) as caught:
         snapshots.parse_snapshot(raw)
     error = caught.value.errors[0]
     assert (error.line, error.field) == (2, "on_hand")
@@ -119,7 +119,7 @@ def network_store() -> MemoryEventStore:
 def test_x12_number_that_is_no_number_is_refused_naming_the_element(network_store, old: str, new: str,  # type: ignore[no-untyped-def]
                                                                      element: str) -> None:
     head = network_store.head()
-    with pytest.raises(x12.X12Rejected) as caught:
+    with pytest.raises(Rejected) as caught:
         x12.ingest_x12(network_store, T846.replace(old, new))
     assert element in str(caught.value.error.field)
     assert network_store.head() == head

@@ -67,7 +67,7 @@ from urllib.parse import quote, unquote
 import orjson
 
 from stockmesh.domain.commands import ID_PATTERN, MAX_QTY, Command, parse_command, parse_instant
-from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.domain.errors import InvalidInput, Rejected
 from stockmesh.domain.inputs import UTF8_BOM
 from stockmesh.domain.model import parse_stock_stream
 from stockmesh.governance.strict_yaml import load_yaml
@@ -338,14 +338,7 @@ class EpcisReport:
     notes: list[str] = field(default_factory=list)
 
 
-class EpcisRejected(StockmeshError):
-    """The document had invalid events (each error names its field path); nothing was written."""
-
-    def __init__(self, errors: list[InvalidInput]) -> None:
-        self.errors = errors
-        first = errors[0] if errors else None
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(f"{first}{more}; nothing written")
+EpcisRejected = Rejected  # the name callers used before every format shared ``Rejected``
 
 
 def _norm_vocab(value: Any, where: str, known: frozenset[str], custom: Mapping[str, str],
@@ -818,7 +811,7 @@ def plan(doc: Any, mapping: EpcisMapping, store: EventStore | None = None) -> tu
                 continue
             payloads.append(payload)
     if errors:
-        raise EpcisRejected(errors)
+        raise Rejected(errors)
     return events, commands, payloads
 
 
@@ -835,7 +828,7 @@ def ingest(store: EventStore, doc: Any, mapping: EpcisMapping, *, source: str = 
         outcomes = execute(store, commands, metadata={"source": source})
     except BatchRejected as exc:
         where, eid, command = _event_of(events, exc.index)
-        raise EpcisRejected([InvalidInput(f"{command} refused: {exc.error} (eventID {eid})"[:400],
+        raise Rejected([InvalidInput(f"{command} refused: {exc.error} (eventID {eid})"[:400],
                                           field=where)]) from exc
     counts = tally(outcomes)
     report.applied, report.duplicates, report.ledger_events = counts.applied, counts.duplicates, counts.events

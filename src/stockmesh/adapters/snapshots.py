@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stockmesh.domain.commands import ID_PATTERN, Command, parse_command, parse_instant
-from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.domain.errors import InvalidInput, Rejected
 from stockmesh.domain.inputs import UTF8_BOM, decode_utf8, whole_number
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import BatchRejected, execute, tally
@@ -65,13 +65,6 @@ class SnapshotReport:
     duplicates: int = 0
     events: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-class SnapshotRejected(StockmeshError):
-    def __init__(self, errors: list[InvalidInput]) -> None:
-        self.errors = errors
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(f"{errors[0]}{more}; nothing written")
 
 
 def _ident(value: Any, name: str) -> str:
@@ -175,7 +168,7 @@ def parse_snapshot(raw: bytes, *, name: str = "snapshot.csv", source: str | None
         row_lines.append(line)
     errors += _outside(rows, sites, skus, "the snapshot's", row_lines)
     if errors:
-        raise SnapshotRejected(errors)
+        raise Rejected(errors)
     return Snapshot(rows, digest, src, default_as_of, any(r.lot for r in rows),
                     any(r.in_transit is not None for r in rows), sites, skus,
                     "snapshot" if sites is not None or skus is not None else "rows")
@@ -228,12 +221,12 @@ def with_scope(snapshot: Snapshot, *, sites: Sequence[str] | None = None,
             errors.append(InvalidInput(f"--{name} {', '.join(given)} differs from the {name}s the snapshot declares: "
                                        f"{', '.join(declared)}"[:200], field=name))
     if errors:
-        raise SnapshotRejected(errors)
+        raise Rejected(errors)
     scoped_sites = tuple(dict.fromkeys(sites)) if sites else snapshot.sites
     scoped_skus = tuple(dict.fromkeys(skus)) if skus else snapshot.skus
     errors = _outside(snapshot.rows, scoped_sites, scoped_skus, "the given")
     if errors:
-        raise SnapshotRejected(errors)
+        raise Rejected(errors)
     return Snapshot(snapshot.rows, snapshot.digest, snapshot.source, snapshot.as_of, snapshot.has_lots,
                     snapshot.has_in_transit, scoped_sites, scoped_skus, "option")
 
@@ -268,7 +261,7 @@ def ingest_snapshot(store: EventStore, snapshot: Snapshot) -> SnapshotReport:
                            f"(or compare it with `stockmesh reconcile`)", field="lot", line=n)
               for n, row in enumerate(snapshot.rows, start=1) if row.lot is None and (row.sku, row.site) in lotted]
     if errors:
-        raise SnapshotRejected(errors)
+        raise Rejected(errors)
     commands, payloads = count_commands(snapshot)
     report = SnapshotReport(rows=len(snapshot.rows))
     if not commands:
@@ -277,7 +270,7 @@ def ingest_snapshot(store: EventStore, snapshot: Snapshot) -> SnapshotReport:
         outcomes = execute(store, commands, metadata={"source": f"snapshot:{snapshot.source}"})
     except BatchRejected as exc:
         row = snapshot.rows[exc.index]
-        raise SnapshotRejected([InvalidInput(f"{row.sku} at {row.site}: {exc.error}",
+        raise Rejected([InvalidInput(f"{row.sku} at {row.site}: {exc.error}",
                                              field=getattr(exc.error, "field", None))]) from exc
     counts = tally(outcomes)
     report.applied, report.duplicates, report.events = counts.applied, counts.duplicates, counts.events

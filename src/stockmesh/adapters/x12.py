@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from stockmesh.domain.commands import Command, parse_command
-from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.domain.errors import InvalidInput, Rejected, StockmeshError
 from stockmesh.domain.inputs import MAX_NUMBER_CHARS
 from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import BatchRejected, execute, tally
@@ -417,12 +417,6 @@ class X12Report:
     acknowledgements: list[Acknowledgement] = field(default_factory=list)
 
 
-class X12Rejected(StockmeshError):
-    def __init__(self, error: StockmeshError) -> None:
-        self.error = error
-        super().__init__(f"{error}; nothing written")
-
-
 def ingest_x12(store: EventStore, text: str, *, source: str = "x12") -> X12Report:
     """Parse, validate and map an interchange, then write its commands all or nothing."""
     try:
@@ -435,14 +429,14 @@ def ingest_x12(store: EventStore, text: str, *, source: str = "x12") -> X12Repor
             except InvalidInput as exc:
                 raise InvalidInput(exc.message, field=f"{body['command']}.{exc.field}") from exc
     except InvalidInput as exc:
-        raise X12Rejected(exc) from exc
+        raise Rejected([exc]) from exc
     report = X12Report(ix.control, sum(len(g.sets) for g in ix.groups), acknowledgements=acks)
     if not commands:
         return report
     try:
         outcomes = execute(store, commands, metadata={"source": source, "x12_interchange": ix.control})
     except BatchRejected as exc:
-        raise X12Rejected(exc.error) from exc
+        raise Rejected([exc.error]) from exc
     counts = tally(outcomes)
     report.applied, report.duplicates, report.events = counts.applied, counts.duplicates, counts.events
     return report

@@ -16,6 +16,9 @@ Errors from drivers (sqlite3, psycopg) are translated into ``LedgerError`` at th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import NamedTuple
+
 
 class StockmeshError(Exception):
     """Base of every error stockmesh raises on purpose."""
@@ -82,3 +85,42 @@ class ConcurrencyError(StockmeshError):
 
 class LedgerError(StockmeshError):
     """The store failed or holds something it should not (a broken chain, a gap)."""
+
+
+class Problem(NamedTuple):
+    """One reason an input was refused: its line (None where the input has no lines, or the error
+    names it) and the error, which names the field or path (``epcisBody.eventList[3].bizStep``,
+    ``segment 7 SE01``)."""
+
+    line: int | None
+    error: StockmeshError
+
+    @property
+    def field(self) -> str | None:
+        return getattr(self.error, "field", None)
+
+    @property
+    def message(self) -> str:
+        return getattr(self.error, "message", None) or str(self.error)
+
+    def __str__(self) -> str:
+        if self.line is None or getattr(self.error, "line", None) is not None:
+            return str(self.error)
+        return f"line {self.line}: {self.error}"
+
+
+class Rejected(StockmeshError):
+    """An inbound input refused as a whole (a command file, an EPCIS document, an X12 interchange, a
+    snapshot): nothing of it was written. ``errors`` lists every problem found, in input order, each a
+    ``Problem`` (line, error) that also reads like its error (``.field``, ``.message``, ``str``);
+    ``error`` is the first one's error. ``summary`` replaces the first error in the message."""
+
+    def __init__(self, errors: Iterable[Problem | StockmeshError], *, summary: str | None = None) -> None:
+        self.errors = [e if isinstance(e, Problem) else Problem(getattr(e, "line", None), e) for e in errors]
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 and summary is None else ""
+        first = self.errors[0] if self.errors else "refused"
+        super().__init__(f"{summary or first}{more}; nothing written")
+
+    @property
+    def error(self) -> StockmeshError:
+        return self.errors[0].error

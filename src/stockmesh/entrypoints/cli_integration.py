@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.domain.errors import InvalidInput, Rejected, StockmeshError
 from stockmesh.entrypoints.cli_ledger import DbOption, JsonOption, ensure_views, fail, opened
 
 MappingOption = Annotated[Path | None, typer.Option("--mapping", help="YAML/JSON table: products -> SKUs, "
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         with opened(db, create=True) as store:
             try:
                 report = epcis.ingest(store, doc, table, source=f"epcis:{file.name}")
-            except epcis.EpcisRejected as exc:
+            except Rejected as exc:
                 raise _rejected(exc.errors) from exc
             except InvalidInput as exc:  # the document's shape (no event list...): refused as a whole
                 raise _rejected([exc]) from exc
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         with opened(db, create=True) as store:
             try:
                 report = x12.ingest_x12(store, text, source=f"x12:{file.name}")
-            except x12.X12Rejected as exc:
+            except Rejected as exc:
                 if ack is not None:
                     try:
                         ack.write_text(x12.write_997(x12.parse_interchange(text), error=exc.error))
@@ -148,14 +148,14 @@ def register(app: typer.Typer) -> None:
 
         try:
             snap = snapshots.read_snapshot(file)
-        except snapshots.SnapshotRejected as exc:
+        except Rejected as exc:
             raise _rejected(exc.errors) from exc
         except InvalidInput as exc:
             raise fail(str(exc)) from exc
         with opened(db, create=True) as store:
             try:
                 report = snapshots.ingest_snapshot(store, snap)
-            except snapshots.SnapshotRejected as exc:
+            except Rejected as exc:
                 raise _rejected(exc.errors) from exc
             ensure_views(store)
         typer.echo(f"{report.rows} row(s): {report.applied} count(s) applied ({report.events} ledger events), "
@@ -316,7 +316,7 @@ def register(app: typer.Typer) -> None:
         try:
             snap = snapshots.with_scope(snapshots.read_snapshot(file, source=source), sites=scope_sites,
                                          skus=scope_skus)
-        except snapshots.SnapshotRejected as exc:
+        except Rejected as exc:
             raise _rejected(exc.errors) from exc
         except InvalidInput as exc:
             raise fail(str(exc)) from exc

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stockmesh.domain.errors import InvalidInput, StockmeshError
+from stockmesh.domain.errors import InvalidInput, Rejected, StockmeshError
 
 DbOption = Annotated[
     str | None,
@@ -96,12 +96,12 @@ def register(app: typer.Typer) -> None:
                 {"ack": None} if file_format == "x12" else {})
             INGESTERS[file_format](file=file, db=db, **extra)
             return
-        from stockmesh.service.ingest import IngestRejected, describe, ingest_file
+        from stockmesh.service.ingest import describe, ingest_file
 
         with opened(db, create=True) as store:
             try:
                 report = ingest_file(store, file, continue_on_error=continue_on_error)
-            except IngestRejected as exc:
+            except Rejected as exc:
                 for line, error in exc.errors[:50]:
                     typer.echo(f"error: line {line}: {describe(error)}", err=True)
                 if len(exc.errors) > 50:
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Stock positions per SKU x site."""
-        from stockmesh.projections.queries import positions
+        from stockmesh.projections.positions import positions
 
         with opened(db) as store:
             ensure_views(store)

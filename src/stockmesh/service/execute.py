@@ -24,7 +24,7 @@ from stockmesh.domain import errors as domain_errors
 from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.commands import Command
 from stockmesh.domain.decide import decide, fold_plain
-from stockmesh.domain.errors import DomainError, IdempotencyConflict, InvalidInput, StockmeshError
+from stockmesh.domain.errors import DomainError, IdempotencyConflict, InvalidInput, Rejected, StockmeshError
 from stockmesh.domain.events import Event, StockReceived, StockShipped
 from stockmesh.domain.evolve import STATE_TYPES, evolve, stream_kind
 from stockmesh.domain.model import State, StockState
@@ -74,13 +74,13 @@ def tally(outcomes: Sequence[Outcome]) -> Tally:
     return Tally(len(applied), sum(o.status == "duplicate" for o in outcomes), sum(o.events for o in applied))
 
 
-class BatchRejected(StockmeshError):
-    """An all-or-nothing batch in which a command failed: nothing was written."""
+class BatchRejected(Rejected):
+    """An all-or-nothing batch in which the command at ``index`` failed with ``error``: nothing was
+    written. The adapters turn it into a ``Rejected`` naming the line or path of that command."""
 
     def __init__(self, index: int, error: StockmeshError) -> None:
         self.index = index
-        self.error = error
-        super().__init__(f"command {index + 1}: {error}")
+        super().__init__([error], summary=f"command {index + 1}: {error}")
 
 
 _DOCUMENTS = (("reservation_id", "reservation"), ("transfer_id", "transfer"), ("po_id", "po"))

@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 
 from stockmesh.domain.commands import Command
-from stockmesh.domain.errors import InvalidInput, LedgerError, StockmeshError
+from stockmesh.domain.errors import InvalidInput, LedgerError, Problem, Rejected, StockmeshError
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.writer import can_pipeline, pipelined_write
 from stockmesh.projections.runner import catch_up
@@ -39,7 +39,7 @@ from stockmesh.service.command_file import file_size, parse_lines, read_chunks, 
 from stockmesh.service.execute import BatchRejected, Chunk, Outcome, execute, execute_chunks
 from stockmesh.service.fingerprints import FingerprintWorker, worth_a_worker
 
-__all__ = ["IngestRejected", "IngestReport", "describe", "ingest_file", "parse_lines", "read_file"]
+__all__ = ["IngestReport", "describe", "ingest_file", "parse_lines", "read_file"]
 
 
 @dataclass(slots=True)
@@ -64,17 +64,14 @@ class IngestReport:
                 self.rejected.append((lines[o.index], o.error))
 
 
-class IngestRejected(StockmeshError):
-    """The file had invalid lines (or a command that broke a rule) and nothing was written."""
-
-    def __init__(self, errors: list[tuple[int, StockmeshError]]) -> None:
-        self.errors = errors
-        super().__init__(f"{len(errors)} invalid line(s); nothing written")
-
-
 class _InvalidLines(Exception):
     """Raised into the transaction at the first chunk with invalid lines: it rolls back, and the
     rest of the file is checked outside the write lock."""
+
+
+def _refused(errors: list[tuple[int, StockmeshError]]) -> Rejected:
+    """The file refused: each problem by its line (``errors[n]`` unpacks as ``line, error``)."""
+    return Rejected([Problem(line, error) for line, error in errors], summary=f"{len(errors)} invalid line(s)")
 
 
 def describe(error: StockmeshError) -> str:
@@ -180,11 +177,11 @@ def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = Fals
                            write=write, repeats=repeated_keys(path, chunk_bytes) if size > (chunk_bytes or command_file.CHUNK_BYTES)
                            else None)
         except BatchRejected as exc:
-            raise IngestRejected([(current[0][exc.index], exc.error)]) from exc
+            raise _refused([(current[0][exc.index], exc.error)]) from exc
         except _InvalidLines:
             for first_line, data in chunks:  # rolled back; the rest of the file outside the lock
                 invalid.extend((e.line or 0, e) for e in parse_lines(data, first_line)[3])
-            raise IngestRejected(invalid) from None
+            raise _refused(invalid) from None
     if update_views:
         catch_up(store, progress=progress)
     report.rejected.sort(key=lambda item: item[0])

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from stockmesh.adapters import x12
-from stockmesh.projections.queries import positions
+from stockmesh.domain.errors import Rejected
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.sink import OutboundMessage
 from tests.unit.integration.conftest import DATA
@@ -64,7 +65,7 @@ def _resized(text: str, old: str, new: str) -> str:
 ])
 def test_hostile_interchanges_are_refused_naming_the_element(network_store, text, field, words) -> None:  # type: ignore[no-untyped-def]
     head = network_store.head()
-    with pytest.raises(x12.X12Rejected) as info:
+    with pytest.raises(Rejected) as info:
         x12.ingest_x12(network_store, text)
     assert info.value.error.field == field
     assert words in str(info.value)
@@ -73,7 +74,7 @@ def test_hostile_interchanges_are_refused_naming_the_element(network_store, text
 
 def test_unknown_site_is_a_clear_error_and_writes_nothing(network_store) -> None:  # type: ignore[no-untyped-def]
     head = network_store.head()
-    with pytest.raises(x12.X12Rejected, match="unknown site"):
+    with pytest.raises(Rejected, match="unknown site"):
         x12.ingest_x12(network_store, T846.replace("DC-LYON", "DC-NOWHERE"))
     assert network_store.head() == head
 

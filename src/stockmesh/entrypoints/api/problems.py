@@ -19,11 +19,11 @@ from stockmesh.domain.errors import (
     InvalidInput,
     InvalidTransition,
     LedgerError,
+    Rejected,
     StockmeshError,
     UnknownEntity,
 )
 from stockmesh.governance.auth import Forbidden, Unauthenticated
-from stockmesh.service.execute import BatchRejected
 
 log = logging.getLogger("stockmesh.api")
 MEDIA_TYPE = "application/problem+json"
@@ -69,7 +69,7 @@ def problem(status: int, title: str, detail: str | None = None, *, slug: str | N
 
 
 def from_error(exc: StockmeshError) -> JSONResponse:
-    if isinstance(exc, BatchRejected):
+    if isinstance(exc, Rejected) and exc.errors:  # refused as a whole: answered as its first problem
         exc = exc.error
     for cls, status, slug in STATUS:
         if isinstance(exc, cls):

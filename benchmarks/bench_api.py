@@ -74,7 +74,7 @@ async def client(n: int, url: str, token: str, deadline: float, results: list[tu
 
 def check(db: str) -> dict[str, int]:
     from stockmesh.ledger.sqlite import SqliteEventStore
-    from stockmesh.projections.queries import positions
+    from stockmesh.projections.positions import positions
     from stockmesh.projections.runner import catch_up
 
     store = SqliteEventStore(db)

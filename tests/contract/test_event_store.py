@@ -8,7 +8,7 @@ from stockmesh.domain.errors import ConcurrencyError, IdempotencyConflict
 from stockmesh.ledger import codec
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.records import GENESIS_HASH, IdempotencyRecord, NewEvent
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up, replay, verify, view_digest
 from stockmesh.service.execute import BatchRejected, execute
 from tests.support.commands import DC, SKU, STORE, SUPPLIER, c, network

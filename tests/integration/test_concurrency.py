@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stockmesh.domain.errors import StockmeshError
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import BatchRejected, execute
 from tests.conftest import drop_store, make_store

@@ -12,7 +12,7 @@ import numpy as np
 from stockmesh.ledger import codec
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.sqlite import SqliteEventStore
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up, verify
 from stockmesh.service.explain import explain
 from stockmesh.service.loop_gates import MinimalGate

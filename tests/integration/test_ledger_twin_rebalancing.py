@@ -11,7 +11,7 @@ import yaml
 
 from stockmesh.agents.rebalancing import RebalancingAgent
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world

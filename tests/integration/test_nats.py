@@ -21,7 +21,7 @@ import pytest
 
 from stockmesh.ledger.records import OutboxMessage
 from stockmesh.ledger.sqlite import SqliteEventStore
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service import outbox
 from stockmesh.service.bus import subject_for

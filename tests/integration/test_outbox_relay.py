@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from stockmesh.adapters.fake_wms import FakeWms
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service import outbox
 from stockmesh.service.execute import BatchRejected

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up, verify
 from stockmesh.service.execute import BatchRejected, execute
 from tests.support.commands import c

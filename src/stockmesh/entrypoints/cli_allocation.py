@@ -51,7 +51,7 @@ def _first_data(store: Any, stream: str) -> dict[str, Any]:
 
 def read_network(store: Any, *, sku: str | None, window_days: int) -> LedgerNetwork:
     """Positions, site kinds, demand over the window, supply relations and unit costs."""
-    from stockmesh.projections.queries import positions
+    from stockmesh.projections.positions import positions
 
     ensure_views(store)
     rows = positions(store, sku=sku)

@@ -11,7 +11,7 @@ from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
 from stockmesh.agents.supply import LateOrder, SupplyChainAgent
 from stockmesh.domain.proposals import Proposal
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import execute
 from stockmesh.service.loop import approve_and_execute, resolve_conflicts, run_cycle

@@ -11,7 +11,7 @@ import pytest
 from stockmesh.adapters import epcis
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import execute
 from tests.support.commands import c

@@ -14,7 +14,7 @@ from stockmesh.adapters.fake_wms import FakeWms
 from stockmesh.adapters.webhooks import SIGNATURE_HEADER, WebhookSink, verify_signature
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.queries import positions
+from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service import outbox
 from stockmesh.service.bus import BusMessage, site_token, subject_for, subject_matches

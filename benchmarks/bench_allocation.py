@@ -50,7 +50,7 @@ from stockmesh.simulation.policies.consolidating import (  # noqa: E402
     AgentsWithExpediting,
     JointReplenishment,
 )
-from stockmesh.simulation.policies.rebalancing import AgentsWithRebalancing  # noqa: E402
+from stockmesh.simulation.policies.transshipping import AgentsWithRebalancing  # noqa: E402
 from stockmesh.simulation.scenario import Scenario, load_scenario, parse_scenario  # noqa: E402
 from stockmesh.simulation.simulate import simulate  # noqa: E402
 

@@ -398,7 +398,7 @@ class LedgerTwin:
 
     def _rebalance(self, observation: Observation, rows: np.ndarray, decision: Decision) -> Decision:
         """RebalancingAgent proposals through the gate; what the ledger dispatched moves in the world too."""
-        from stockmesh.simulation.policies.rebalancing import rebalancing_problem, reorder_after_transfers
+        from stockmesh.simulation.policies.transshipping import rebalancing_problem, reorder_after_transfers
 
         assert self.rebalancing is not None
         planned = rebalancing_problem(observation, rows, decision)

@@ -48,7 +48,7 @@ def make_policy(name: str, spec: WorldSpec) -> Policy:
 def _issue6_policy(name: str) -> Policy | None:
     """The agents wrapped with rebalancing, allocation, consolidation or expediting (issue 6), or None."""
     if name == "agents+rebalancing":
-        from stockmesh.simulation.policies.rebalancing import AgentsWithRebalancing
+        from stockmesh.simulation.policies.transshipping import AgentsWithRebalancing
 
         return AgentsWithRebalancing()
     if name == "agents+horizon-lp":

@@ -14,7 +14,7 @@ from stockmesh.simulation.build import build_world
 from stockmesh.simulation.errors import ScenarioError
 from stockmesh.simulation.policies.allocating import AgentsWithAllocation
 from stockmesh.simulation.policies.consolidating import AgentsWithExpediting, JointReplenishment
-from stockmesh.simulation.policies.rebalancing import AgentsWithRebalancing
+from stockmesh.simulation.policies.transshipping import AgentsWithRebalancing
 from stockmesh.simulation.scenario import parse_scenario
 from stockmesh.simulation.simulate import simulate
 

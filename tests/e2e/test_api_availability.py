@@ -1,4 +1,4 @@
-"""Availability of `stockmesh serve` (issue 15): one viewer's heavy reads leave the server answering,
+"""Availability of `stockmesh serve`: one viewer's heavy reads leave the server answering,
 pages are read as pages, and a rotating X-Forwarded-For does not reset the rate limit.
 
 The server-wide cases run a real `stockmesh serve` subprocess on a free port of 127.0.0.1 over a

@@ -1,4 +1,5 @@
-"""`stockmesh simulate SCENARIO --policy NAME` with the issue-6 policies (allocation, rebalancing, consolidation)."""
+"""`stockmesh simulate SCENARIO --policy NAME` with the wrapped agents policies (allocation, rebalancing,
+consolidation)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def scenario(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("policy", ["agents+horizon-lp", "agents+proportional", "agents+lp", "agents+rebalancing",
                                     "agents+consolidation", "agents+expediting"])
-def test_issue6_policies_are_simulate_names(scenario: Path, policy: str) -> None:
+def test_wrapped_agents_policies_are_simulate_names(scenario: Path, policy: str) -> None:
     result = CliRunner().invoke(app, ["simulate", str(scenario), "--policy", policy, "--json"])
     assert result.exit_code == 0, result.output
     kpis = json.loads(result.stdout)
@@ -56,7 +57,7 @@ def test_the_scenario_names_its_policy_and_an_unknown_one_lists_them_all(scenari
     assert all(name in unknown.output for name in POLICIES)
 
 
-def test_the_shipped_issue6_scenarios_default_to_their_policies() -> None:
+def test_the_shipped_network_scenarios_default_to_their_policies() -> None:
     root = Path(__file__).resolve().parents[2] / "scenarios"
     expected = {"dc-shortage.yaml": "agents+horizon-lp", "imbalance.yaml": "agents+rebalancing",
                 "consolidation.yaml": "agents+consolidation"}

@@ -1,4 +1,4 @@
-"""A user's data is sacred (issue 15): no command makes a ledger it was not asked to make, and the
+"""A user's data is sacred: no command makes a ledger it was not asked to make, and the
 demo never touches a ledger it did not create for itself."""
 
 from __future__ import annotations

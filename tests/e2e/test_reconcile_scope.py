@@ -1,4 +1,4 @@
-"""A snapshot's scope (issue 15): what it does not cover is out of scope, never zero. A snapshot of
+"""A snapshot's scope: what it does not cover is out of scope, never zero. A snapshot of
 one store must not write off every other site's stock."""
 
 from __future__ import annotations

@@ -40,13 +40,13 @@ def proposal(i: int) -> Proposal:
     if i % 2:
         return Proposal(proposal_id=f"race-{i}", agent="allocation", action="ReserveStock", sku=SKU, site=DONOR,
                         qty=QTY, value=QTY * 1.2, claims=claim,
-                        command={"command": "ReserveStock", "reservation_id": f"R-{i}", "sku": SKU, "site": DONOR,
-                                 "qty": QTY})
+                        command=c("ReserveStock", reservation_id=f"R-{i}", sku=SKU, site=DONOR,
+                                  qty=QTY))
     receiver = RECEIVERS[i % len(RECEIVERS)]
     return Proposal(proposal_id=f"race-{i}", agent="rebalancing", action="DispatchTransfer", sku=SKU,
                     site=receiver, qty=QTY, value=QTY * 1.2, claims=claim,
-                    command={"command": "DispatchTransfer", "transfer_id": f"TR-{i}", "sku": SKU, "from_site": DONOR,
-                             "to_site": receiver, "qty": QTY})
+                    command=c("DispatchTransfer", transfer_id=f"TR-{i}", sku=SKU, from_site=DONOR,
+                              to_site=receiver, qty=QTY))
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "memory"])
@@ -110,7 +110,7 @@ def test_one_cycle_never_claims_more_than_the_donor_has(tmp_path: Path) -> None:
         assert len(proposals) == 2
         # a second agent's stale plan wants the same units, and the donor really has only 60 now
         stale = [replace(p, proposal_id=p.proposal_id + "-again", agent="other",
-                         command={**p.command, "transfer_id": p.command["transfer_id"] + "b"}) for p in proposals]
+                         command=replace(p.command, transfer_id=p.command.transfer_id + "b")) for p in proposals]
         report = run_cycle(store, proposals + stale, MinimalGate(max_auto_value=1e9),
                            available={f"stock:{SKU}@{DONOR}": 60})
         claimed = sum(p.qty for p in report.executed)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stockmesh.domain.proposals import Proposal
+from stockmesh.domain.commands import DispatchTransfer
+from stockmesh.domain.proposals import Proposal, proposal_key
 from stockmesh.planning.allocation import AllocationProblem, AllocationResult, allocate
 
 
@@ -86,8 +87,8 @@ class AllocationAgent:
             out.append(Proposal(
                 proposal_id=proposal_id, agent=self.name, action="DispatchTransfer", sku=sku, site=site, qty=qty,
                 value=round(qty * float(rows.unit_cost[i]), 2),
-                command={"command": "DispatchTransfer", "transfer_id": f"TR-{proposal_id}", "sku": sku,
-                         "from_site": dc, "to_site": site, "qty": qty},
+                command=DispatchTransfer(idempotency_key=proposal_key(proposal_id), transfer_id=f"TR-{proposal_id}",
+                                         sku=sku, from_site=dc, to_site=site, qty=qty),
                 reasons=(f"allocation of {dc}'s stock by {result.method}: {qty} units; "
                          f"expected shortage {why['expected_shortage_before']} -> {why['expected_shortage_after']}",),
                 provenance={**why, "source": dc}, tempo=tempo, claims=(f"stock:{sku}@{dc}",)))

@@ -26,7 +26,7 @@ class ConsolidationAgent:
         """Indices of proposals per shipment key (supplier or source site, destination site)."""
         lanes: dict[tuple[str, str], list[int]] = {}
         for i, p in enumerate(proposals):
-            source = p.command.get("supplier") or p.command.get("from_site") or ""
+            source = getattr(p.command, "supplier", None) or getattr(p.command, "from_site", None) or ""
             lanes.setdefault((str(source), p.site), []).append(i)
         return lanes
 
@@ -51,10 +51,9 @@ class ConsolidationAgent:
             qty = int(plan.quantity[i])
             if qty <= 0:
                 continue
-            command = {**p.command, "qty": qty}
             note = {"shipment": f"{key[0]}->{key[1]}", "shipment_units": float(plan.lane_units[lane[i]]),
                     "trucks": float(plan.trucks[lane[i]]), "free_freight": bool(plan.free_freight[lane[i]]),
                     "units_added_to_fill": int(plan.added[i]), "units_trimmed": int(plan.trimmed[i])}
-            out.append(replace(p, qty=qty, command=command, provenance={**p.provenance, "consolidation": note},
+            out.append(replace(p, qty=qty, command=replace(p.command, qty=qty), provenance={**p.provenance, "consolidation": note},
                                value=round(p.value * qty / max(p.qty, 1), 2)))
         return out, plan

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stockmesh.domain.proposals import Proposal
+from stockmesh.domain.commands import DispatchTransfer
+from stockmesh.domain.proposals import Proposal, proposal_key
 from stockmesh.planning.allocation.rebalance import RebalanceProblem, RebalanceResult, rebalance
 
 
@@ -52,8 +53,8 @@ class RebalancingAgent:
             out.append(Proposal(
                 proposal_id=proposal_id, agent=self.name, action="DispatchTransfer", sku=sku[receiver],
                 site=site[receiver], qty=qty, value=round(qty * float(unit_cost[receiver]), 2),
-                command={"command": "DispatchTransfer", "transfer_id": f"TR-{proposal_id}", "sku": sku[receiver],
-                         "from_site": site[donor], "to_site": site[receiver], "qty": qty},
+                command=DispatchTransfer(idempotency_key=proposal_key(proposal_id), transfer_id=f"TR-{proposal_id}",
+                                         sku=sku[receiver], from_site=site[donor], to_site=site[receiver], qty=qty),
                 reasons=(f"lateral transfer of {qty} from {site[donor]}: expected value {why['expected_value']} "
                          f"(stock-out cost avoided {why['stockout_cost_avoided']}, transport {why['transport_cost']}, "
                          f"transit risk {why['transit_risk_cost']})",),

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from stockmesh.domain.proposals import Proposal
+from stockmesh.domain.commands import Command, DispatchTransfer, PlacePurchaseOrder
+from stockmesh.domain.proposals import Proposal, proposal_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,14 +56,15 @@ class ReplenishmentAgent:
             provenance = {**explain(row), "lead_time_days": float(rows.lead_time_days[row]),
                           "policy_version": policy_version}
             value = round(qty * float(rows.unit_cost[row]), 2)
+            command: Command
             if source is not None:
-                command = {"command": "DispatchTransfer", "transfer_id": f"TR-{proposal_id}", "sku": sku,
-                           "from_site": source, "to_site": site, "qty": qty}
+                command = DispatchTransfer(idempotency_key=proposal_key(proposal_id), transfer_id=f"TR-{proposal_id}",
+                                           sku=sku, from_site=source, to_site=site, qty=qty)
                 action, claims = "DispatchTransfer", (f"stock:{sku}@{source}",)
                 reason = f"inventory position at or below reorder point; transfer {qty} from {source}"
             else:
-                command = {"command": "PlacePurchaseOrder", "po_id": f"PO-{proposal_id}", "sku": sku, "site": site,
-                           "supplier": supplier, "qty": qty}
+                command = PlacePurchaseOrder(idempotency_key=proposal_key(proposal_id), po_id=f"PO-{proposal_id}",
+                                             sku=sku, site=site, supplier=supplier, qty=qty)
                 action, claims = "PlacePurchaseOrder", ()
                 reason = f"inventory position at or below reorder point; order {qty} from {supplier}"
             trigger = triggers.get(row) if triggers else None

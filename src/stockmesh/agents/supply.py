@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stockmesh.domain.proposals import Proposal
+from stockmesh.domain.commands import ExpeditePurchaseOrder
+from stockmesh.domain.proposals import Proposal, proposal_key
 
 
 @dataclass
@@ -187,10 +188,11 @@ def _propose_expedites(agent: SupplyChainAgent, late: Sequence[LateOrder], *, to
                 "on_time_in_full": card.on_time_in_full, "trend_days": card.trend_days},
             "policy_version": policy_version,
         }
+        proposal_id = f"{day_label}-EXP-{order.po_id}"
         out.append(Proposal(
-            proposal_id=f"{day_label}-EXP-{order.po_id}", agent=agent.name, action="ExpeditePurchaseOrder",
+            proposal_id=proposal_id, agent=agent.name, action="ExpeditePurchaseOrder",
             sku=order.sku, site=order.site, qty=order.qty, value=round(numbers["extra_cost"], 2),
-            command={"command": "ExpeditePurchaseOrder", "po_id": order.po_id, "mode": "expedited",
-                     "expected_at": eta, "reason": reason[:500]},
+            command=ExpeditePurchaseOrder(idempotency_key=proposal_key(proposal_id), po_id=order.po_id,
+                                          mode="expedited", expected_at=eta, reason=reason[:500]),
             reasons=(reason,), provenance=provenance, tempo="reactive"))
     return out

@@ -518,3 +518,13 @@ def parse_command(obj: Any) -> Command:
     if name == "DispatchTransfer" and clean["from_site"] == clean["to_site"]:
         raise InvalidInput("must differ from from_site", field="to_site")
     return cls(**clean)
+
+
+def validated(command: Command) -> Command:
+    """The checks ``parse_command`` makes, for a command built in code (an agent's proposal): the
+    clean command, or ``InvalidInput`` naming the field. The same rules, so a proposal's command
+    is held to what a file's or a request's is."""
+    payload = command.payload()
+    if isinstance(command, RecordSales):
+        payload["lines"] = [{"sku": sku, "qty": qty} for sku, qty in command.lines]
+    return parse_command(payload)

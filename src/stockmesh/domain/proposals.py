@@ -7,18 +7,29 @@ event on the proposal's own stream ``proposal:ID``, so a decision can always exp
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from stockmesh.domain.commands import Command
 from stockmesh.domain.events import Event, register
+
+# Set from the proposal when its command executes, never stored with the proposal.
+_ENVELOPE = ("idempotency_key", "actor")
+
+
+def proposal_key(proposal_id: str) -> str:
+    """The idempotency key of a proposal's command: derived from its id, so a retry never doubles it."""
+    return f"proposal:{proposal_id}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Proposal:
     """One proposed action with everything needed to judge and explain it.
 
-    ``command`` is the ledger command it would execute, as its JSON object without the
-    idempotency key (the key is derived from ``proposal_id``, so a retry never doubles it).
+    ``command`` is the ledger command it would execute. Its idempotency key and actor are the
+    proposal's: ``to_execute`` sets them (the key derived from ``proposal_id``, so a retry never
+    doubles it, whatever key the command was built with); ``command_body`` is what is stored, the
+    command's JSON object without them.
     ``provenance`` holds the inputs (position, forecast id and quantiles, lead-time estimate,
     policy version) and the formula and parameters that produced the quantity.
     """
@@ -30,7 +41,7 @@ class Proposal:
     site: str
     qty: int
     value: float
-    command: dict[str, Any]
+    command: Command
     reasons: tuple[str, ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
     tempo: str = "deliberative"  # or "reactive"
@@ -38,7 +49,25 @@ class Proposal:
 
     @property
     def idempotency_key(self) -> str:
-        return f"proposal:{self.proposal_id}"
+        return proposal_key(self.proposal_id)
+
+    def command_body(self) -> dict[str, Any]:
+        """The command as stored on ``ProposalMade``: its JSON object without the envelope."""
+        return command_body(self.command)
+
+    def to_execute(self, occurred_at: str | None = None, *, actor: str | None = None) -> Command:
+        """The command keyed by the proposal, by ``actor``; ``occurred_at`` (the cycle's business
+        time), when given, replaces the command's own."""
+        command = replace(self.command, idempotency_key=self.idempotency_key, actor=actor)
+        return command if occurred_at is None else replace(command, occurred_at=occurred_at)
+
+
+def command_body(command: Command) -> dict[str, Any]:
+    """A command's JSON object without its idempotency key and actor: a proposal's stored shape."""
+    body = command.payload()
+    for name in _ENVELOPE:
+        body.pop(name, None)
+    return body
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -122,5 +151,5 @@ register(ProposalMade, ProposalApproved, ProposalQueued, ProposalRejected, Propo
 
 def proposal_made(p: Proposal) -> ProposalMade:
     return ProposalMade(proposal_id=p.proposal_id, agent=p.agent, action=p.action, sku=p.sku, site=p.site,
-                        qty=p.qty, value=p.value, command=dict(p.command), reasons=list(p.reasons),
+                        qty=p.qty, value=p.value, command=p.command_body(), reasons=list(p.reasons),
                         provenance=dict(p.provenance), tempo=p.tempo)

@@ -1,4 +1,4 @@
-"""Allocation and rebalancing commands (issue 6), on the ledger's positions.
+"""Allocation and rebalancing commands, on the ledger's positions.
 
     stockmesh allocate --sku K [--method lp] [--db URL] [--json]
     stockmesh rebalance [--dry-run] [--sku K] [--db URL] [--json]
@@ -242,7 +242,7 @@ def register(app: typer.Typer) -> None:
                                    metadata={"source": "cli:rebalance"})
                 executed = [p.proposal_id for p in report.executed]
                 failed = [f"{p.proposal_id}: {error}" for p, error in report.failed]
-        records = [{"proposal_id": p.proposal_id, "sku": p.sku, "from": p.command["from_site"], "to": p.site,
+        records = [{"proposal_id": p.proposal_id, "sku": p.sku, "from": p.command_body()["from_site"], "to": p.site,
                     "qty": p.qty, **{k: p.provenance[k] for k in ("expected_value", "stockout_cost_avoided",
                                                                   "transport_cost", "transit_risk_cost", "binding")},
                     "status": "dry-run" if dry_run else ("executed" if p.proposal_id in executed else "not executed")}

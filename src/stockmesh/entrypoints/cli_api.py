@@ -1,4 +1,4 @@
-"""``stockmesh serve``: the HTTP API and the dashboard (issue 7)."""
+"""``stockmesh serve``: the HTTP API and the dashboard."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``stockmesh bench``: reproducible benchmarks. ``ledger`` is the ledger benchmark of issue 2.
+"""``stockmesh bench``: reproducible benchmarks. ``ledger`` measures the ledger's
+throughput and latency against its targets.
 
 Mounted by cli.py as ``stockmesh bench``; the harness lives in ``stockmesh.bench.ledger`` and is
 imported only when a benchmark runs.

@@ -1,4 +1,4 @@
-"""``stockmesh forecast ...``: demand forecasting (issue 3).
+"""``stockmesh forecast ...``: demand forecasting.
 
 ``backtest`` scores every candidate model and the automatic per-series selection on a long demand
 CSV. Metric definitions are in :mod:`stockmesh.planning.forecast.metrics`. ``run`` forecasts every

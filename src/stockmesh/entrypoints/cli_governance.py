@@ -1,4 +1,4 @@
-"""Governance commands: users and tokens, policy versions and their rollout, the kill switch (issue 7).
+"""Governance commands: users and tokens, policy versions and their rollout, the kill switch.
 
     stockmesh user add alice --role approver --site STORE-LYON-02
     stockmesh token issue alice                     # prints the token once

@@ -1,4 +1,4 @@
-"""Integration commands: EPCIS, X12, snapshots, outbox relay, reconciliation (issue 8).
+"""Integration commands: EPCIS, X12, snapshots, outbox relay, reconciliation.
 
     stockmesh epcis ingest FILE --mapping MAP      stockmesh export epcis [--mapping MAP] [-o FILE]
     stockmesh x12 ingest FILE [--ack FILE]          stockmesh snapshot ingest FILE
@@ -344,7 +344,7 @@ def register(app: typer.Typer) -> None:
                     {"sku": s, "site": t, "class": c, "on_hand_us": _int(u), "on_hand_them": _int(h)}
                     for s, t, c, u, h in zip(rows["sku"], rows["site"], rows["cls"], rows["on_hand_us"],
                                              rows["on_hand_them"], strict=True)],
-                "proposals": [{"proposal_id": p.proposal_id, "command": p.command, "reasons": list(p.reasons)}
+                "proposals": [{"proposal_id": p.proposal_id, "command": p.command_body(), "reasons": list(p.reasons)}
                               for p in proposals],
                 "applied": applied, "queued": governed.queued})
             return
@@ -354,8 +354,9 @@ def register(app: typer.Typer) -> None:
                                  strict=True):
             typer.echo(f"{c:<20} {s}@{t}: ours {_int(u)}, theirs {_int(h)}")
         for p in proposals:
-            typer.echo(f"propose: {p.command['command']} {p.command['sku']}@{p.command['site']} "
-                       f"delta {p.command['delta']:+d}" + (f" lot {p.command['lot']}" if "lot" in p.command else ""))
+            body = p.command_body()
+            typer.echo(f"propose: {body['command']} {body['sku']}@{body['site']} "
+                       f"delta {body['delta']:+d}" + (f" lot {body['lot']}" if "lot" in body else ""))
         if apply:
             typer.echo(f"applied {applied} correction(s); {governed.queued} wait for an approver")
         elif proposals:

@@ -1,4 +1,4 @@
-"""Ledger commands: init, ingest, stock, history, replay, audit (issue 2). Every command takes --db."""
+"""Ledger commands: init, ingest, stock, history, replay, audit. Every command takes --db."""
 
 from __future__ import annotations
 

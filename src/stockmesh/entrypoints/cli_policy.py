@@ -1,4 +1,4 @@
-"""``stockmesh policy ...``: inventory policies (issue 4).
+"""``stockmesh policy ...``: inventory policies.
 
 ``policy solve FILE.jsonl`` solves every instance of the policy-instance schema
 (``docs/policy-instances.md``) with the exact solvers of ``planning.exact``.

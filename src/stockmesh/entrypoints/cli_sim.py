@@ -1,4 +1,4 @@
-"""``stockmesh simulate`` and ``stockmesh backtest``: the digital twin from the command line (issue 5).
+"""``stockmesh simulate`` and ``stockmesh backtest``: the digital twin from the command line.
 
 Mounted by ``cli.py`` with ``cli_sim.register(app)``. numpy, scipy and the twin are imported inside
 the commands so ``stockmesh --help`` stays instant.

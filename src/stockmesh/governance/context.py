@@ -13,7 +13,7 @@ from stockmesh.governance.state import GovernanceState, forecast_sd
 def build_context(state: GovernanceState, proposal: Proposal, policy: PolicyDocument | None, now: datetime, *,
                   blast_radius: int = 1, sku_class: str | None = None) -> ReviewContext:
     period = policy.guardrails.budget.period if policy is not None else "month"
-    supplier = proposal.command.get("supplier")
+    supplier = getattr(proposal.command, "supplier", None)
     spent_supplier = ({supplier: state.spent("supplier", supplier, now, period)} if isinstance(supplier, str)
                       else {})
     forecast = state.forecasts.get((proposal.sku, proposal.site))

@@ -65,7 +65,7 @@ class Verdict:
 def _sites(proposal: Proposal) -> list[str]:
     sites = [proposal.site]
     for key in ("from_site", "to_site"):
-        value = proposal.command.get(key)
+        value = getattr(proposal.command, key, None)
         if isinstance(value, str) and value not in sites:
             sites.append(value)
     return sites
@@ -126,7 +126,7 @@ def review(proposal: Proposal, policy: PolicyDocument, context: ReviewContext) -
             queues.append(f"quantity {qty} changes {change:.0%} against the last order "
                           f"({context.last_order_qty}), more than {rails.max_change_vs_last_order:.0%}")
     budget = rails.budget
-    supplier = proposal.command.get("supplier")
+    supplier = getattr(proposal.command, "supplier", None)
     if budget.per_supplier is not None and isinstance(supplier, str):
         spent = context.spent_by_supplier.get(supplier, 0.0)
         if spent + value > budget.per_supplier:

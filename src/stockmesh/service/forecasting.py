@@ -1,4 +1,4 @@
-"""The forecasting cycle against the ledger: history in, forecast facts out (issue 3).
+"""The forecasting cycle against the ledger: history in, forecast facts out.
 
 - :func:`read_demand_history` folds every ``stock:SKU@SITE`` stream into daily demand: the units
   sold (``StockShipped``, ``ReservedStockShipped``, ``BackorderFilled``) per business day

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stockmesh.domain.commands import Command, parse_command
+from stockmesh.domain.commands import Command, validated
 from stockmesh.domain.errors import StockmeshError
 from stockmesh.domain.proposals import (
     Proposal,
@@ -82,10 +82,8 @@ def resolve_conflicts(proposals: Sequence[Proposal], available: Mapping[str, int
 
 
 def to_command(p: Proposal, occurred_at: str | None) -> Command:
-    payload: dict[str, Any] = {**p.command, "idempotency_key": p.idempotency_key, "actor": f"agent:{p.agent}"}
-    if occurred_at is not None:
-        payload["occurred_at"] = occurred_at
-    return parse_command(payload)
+    """The proposal's command, keyed by the proposal, checked as any command from outside is."""
+    return validated(p.to_execute(occurred_at, actor=f"agent:{p.agent}"))
 
 
 def run_cycle(store: EventStore, proposals: Sequence[Proposal], gate: Gate, *, occurred_at: str | None = None,
@@ -164,7 +162,7 @@ def _execute(store: EventStore, approved: list[Proposal], facts: list[Fact], occ
             from stockmesh.ledger import codec
 
             messages.append(OutboxMessage(p.idempotency_key, f"{outbox_topic}.{p.action}",
-                                          codec.dumps({**p.command, "proposal_id": p.proposal_id}),
+                                          codec.dumps({**p.command_body(), "proposal_id": p.proposal_id}),
                                           occurred_at or ""))
         return [done], messages
 

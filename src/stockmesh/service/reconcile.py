@@ -33,7 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stockmesh.domain.proposals import Proposal
+from stockmesh.domain.commands import AdjustStock, validated
+from stockmesh.domain.proposals import Proposal, proposal_key
 from stockmesh.ledger.port import EventStore
 
 CLASSES = ("unknown_sku", "unknown_site", "missing_at_us", "missing_at_them", "stale_snapshot", "unit_of_measure",
@@ -92,11 +93,10 @@ class Reconciliation:
 
     def _proposal(self, sku: str, site: str, cls: str, delta: int, lot: str | None) -> Proposal:
         target = f"{sku}@{site}" + (f"/{lot}" if lot else "")
-        command: dict[str, Any] = {"command": "AdjustStock", "sku": sku, "site": site, "delta": delta,
-                                   "reason": f"reconciliation with {self.source}: {cls}"}
-        if lot:
-            command["lot"] = lot
-        return Proposal(proposal_id=f"reconcile:{self.run_id}:{target}"[:120], agent="reconciliation",
+        proposal_id = f"reconcile:{self.run_id}:{target}"[:120]
+        command = AdjustStock(idempotency_key=proposal_key(proposal_id), sku=sku, site=site, delta=delta,
+                              reason=f"reconciliation with {self.source}: {cls}", lot=lot or None)
+        return Proposal(proposal_id=proposal_id, agent="reconciliation",
                         action="adjust", sku=sku, site=site, qty=abs(delta), value=0.0, command=command,
                         reasons=(f"{cls}: {self.source} differs from the ledger by {delta:+d}",),
                         provenance={"source": self.source, "run_id": self.run_id, "class": cls})
@@ -372,10 +372,9 @@ def seeded_snapshot(ours: Any, ours_lots: Any, pack_sizes: Mapping[str, int], *,
 def apply_proposals(store: EventStore, proposals: Iterable[Proposal]) -> list[Any]:
     """Execute the proposed corrections (only when asked: ``stockmesh reconcile --apply``), each
     under its proposal's idempotency key, all or nothing."""
-    from stockmesh.domain.commands import parse_command
     from stockmesh.service.execute import execute
 
-    commands = [parse_command({**p.command, "idempotency_key": p.idempotency_key}) for p in proposals]
+    commands = [validated(p.to_execute()) for p in proposals]
     if not commands:
         return []
     return execute(store, commands, metadata={"source": "reconciliation"})

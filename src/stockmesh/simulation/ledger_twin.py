@@ -39,6 +39,9 @@ from stockmesh.agents.supply import LateOrder, SupplyChainAgent
 from stockmesh.domain.commands import (
     AdjustStock,
     Command,
+    DispatchTransfer,
+    ExpeditePurchaseOrder,
+    PlacePurchaseOrder,
     ReceivePurchaseOrder,
     ReceiveTransfer,
     RecordSales,
@@ -52,6 +55,15 @@ from stockmesh.service.execute import Fact, execute
 from stockmesh.service.loop import CycleReport, Gate, approve_and_execute, run_cycle
 from stockmesh.service.loop_gates import PolicyGate
 from stockmesh.simulation.policies.base import Decision, Policy
+
+
+def _document(command: Command) -> tuple[str, str]:
+    """The order a proposal's command places or acts on: ("po", its id) or ("transfer", its id)."""
+    if isinstance(command, PlacePurchaseOrder | ExpeditePurchaseOrder):
+        return "po", command.po_id
+    if isinstance(command, DispatchTransfer):
+        return "transfer", command.transfer_id
+    raise TypeError(f"{command.name} names no order")
 
 
 @dataclass
@@ -301,8 +313,7 @@ class LedgerTwin:
         for p in executed:
             row = int(p.proposal_id.rsplit("-R", 1)[1])
             out[position[row]] = p.qty
-            kind, doc = ("po", p.command["po_id"]) if p.action == "PlacePurchaseOrder" else (
-                "transfer", p.command["transfer_id"])
+            kind, doc = _document(p.command)
             arrival = day + int(lead_times[row])
             expected = p.provenance.get("inputs", {}).get("lead_time_mean", self.rows.lead_time_days[row])
             order = _Order(kind, doc, p.proposal_id, row, p.qty, day, arrival, self.lane_name[row],
@@ -386,7 +397,7 @@ class LedgerTwin:
         self._account(report)
         self._remember(executed)
         for p in executed:
-            order = self.open_orders[p.command["po_id"]]
+            order = self.open_orders[_document(p.command)[1]]
             arrival = world.expedite_in_flight(order.row, order.arrival_day, order.qty)
             if arrival != order.arrival_day:
                 self.book[order.arrival_day].remove(order)
@@ -431,9 +442,9 @@ class LedgerTwin:
             lane = int(result.transfers.lane[i])
             shipped = int(self.world.transship(np.array([lane]), rows[[donor]], rows[[receiver]], np.array([p.qty]))[0])
             if shipped != p.qty:  # the plan respects lane capacity and the ledger the donor's stock
-                raise RuntimeError(f"the world shipped {shipped} of transfer {p.command['transfer_id']} ({p.qty})")
+                raise RuntimeError(f"the world shipped {shipped} of transfer {_document(p.command)[1]} ({p.qty})")
             arrival = day + max(int(self.spec.lateral_transit_draw[day, lane]), 1)
-            self.book[arrival].append(_Order("transfer", p.command["transfer_id"], p.proposal_id, int(rows[receiver]),
+            self.book[arrival].append(_Order(*_document(p.command), p.proposal_id, int(rows[receiver]),
                                              p.qty, day, arrival, f"{self.site[rows[donor]]}->{self.site[rows[receiver]]}"))
             moved[receiver] += p.qty
             moved[donor] -= p.qty
@@ -466,7 +477,7 @@ class LedgerTwin:
         mean = None if level is None else float(level) * float(inputs.get("promotion_uplift") or 1.0)
         variance = inputs.get("daily_variance")
         month = self._now.strftime("%Y-%m")
-        supplier = p.command.get("supplier")
+        supplier = getattr(p.command, "supplier", None)
         return ReviewContext(
             now=self._now, forecast_mean=mean, forecast_sd=None if variance is None else float(variance) ** 0.5,
             last_order_qty=self._last_order.get((p.sku, p.site)),
@@ -474,7 +485,7 @@ class LedgerTwin:
             spent_by_site={p.site: self._spent[("site", p.site, month)]},
             data_age_hours={site: 0.0 for site in self.spec.site_ids},
             prior_executed=self._executed_count[(p.agent, p.action, p.sku, p.site)],
-            blast_radius=len({p.site, p.command.get("from_site", p.site)}))
+            blast_radius=len({p.site, getattr(p.command, "from_site", p.site)}))
 
     def _remember(self, executed: list[Proposal]) -> None:
         month = self._now.strftime("%Y-%m")
@@ -483,7 +494,7 @@ class LedgerTwin:
             if p.action == "DispatchTransfer":
                 continue  # moves stock between our sites: no money committed
             self._spent[("site", p.site, month)] += p.value
-            if supplier := p.command.get("supplier"):
+            if supplier := getattr(p.command, "supplier", None):
                 self._spent[("supplier", supplier, month)] += p.value
             self._executed_count[(p.agent, p.action, p.sku, p.site)] += 1
 

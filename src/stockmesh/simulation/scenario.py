@@ -17,13 +17,14 @@ from stockmesh.domain.errors import InvalidInput
 from stockmesh.simulation.distributions import Distribution, parse_distribution
 from stockmesh.simulation.errors import ScenarioError
 
-# issue 5's policies, then issue 6's: the agents wrapped with rebalancing, a DC allocation rule
-# (``agents+<method>``), joint replenishment, a whole shipment priced per SKU, expediting
 # Bounds on what a scenario may ask for: beyond them a number is a typo (a draw of 10^25 units a
 # day fails inside numpy; 10^8 SKUs would exhaust memory), not a network to simulate.
 MAX_SKUS = 100_000
 MAX_DAYS = 3_650
 MAX_DAILY_UNITS = 10**6
+# The planner baselines, the oracle, hindsight and the agents; then the agents wrapped with
+# rebalancing, a DC allocation rule (``agents+<method>``), joint replenishment, a whole shipment
+# priced per SKU, expediting
 POLICIES = ("minmax", "reorder-level", "oracle", "hindsight", "agents",
             "agents+rebalancing", "agents+horizon-lp", "agents+lp", "agents+greedy", "agents+fair-share",
             "agents+proportional", "agents+consolidation", "agents-own-shipment", "agents+expediting")
@@ -37,7 +38,7 @@ class Supplier:
     lead_time: Distribution
     reliability: float = 1.0
     late_days: Distribution = field(default_factory=lambda: Distribution("uniform", low=1, high=3))
-    min_order_qty: int = 0  # units per order line (issue 6)
+    min_order_qty: int = 0  # units per order line
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class StockingSite:
     kind: str  # "dc" | "store"
     supplied_by: str | None
     demand_scale: float = 1.0
-    lost_sale_factor: float = 1.0  # a store's priority: its lost sale costs this x the unit margin (issue 6)
+    lost_sale_factor: float = 1.0  # a store's priority: its lost sale costs this x the unit margin
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Lane:
     capacity_per_day: float = float("inf")
     cost_per_unit: float = 0.0
     cost_per_shipment: float = 0.0
-    # issue 6: trucks, free freight, minimum lateral shipment, an expedited mode
+    # trucks, free freight, minimum lateral shipment, an expedited mode (all inert by default)
     capacity_per_shipment: float = float("inf")
     free_freight_units: float = float("inf")
     min_shipment: float = 0.0
@@ -408,7 +409,7 @@ def _parse_network(net: _Node) -> tuple[tuple[Supplier, ...], tuple[StockingSite
 
 
 def _parse_lane_extras(node: _Node) -> dict[str, Any]:
-    """Issue 6 lane keys: trucks, free freight, minimum shipment, the expedited mode."""
+    """The optional lane keys: trucks, free freight, minimum shipment, the expedited mode."""
     truck = node.number("capacity_per_shipment", float("inf"), minimum=1)
     minimum = node.number("min_shipment", 0.0, minimum=0)
     if minimum > truck or minimum > node.number("capacity_per_day", float("inf"), minimum=0):

@@ -39,14 +39,14 @@ def make_policy(name: str, spec: WorldSpec) -> Policy:
         from stockmesh.simulation.policies.agents import AgentsPolicy
 
         return AgentsPolicy()
-    issue6 = _issue6_policy(name)
-    if issue6 is not None:
-        return issue6
+    wrapped = _wrapped_agents_policy(name)
+    if wrapped is not None:
+        return wrapped
     raise ValueError(f"unknown policy '{name}'; expected one of {', '.join(POLICY_NAMES)}")
 
 
-def _issue6_policy(name: str) -> Policy | None:
-    """The agents wrapped with rebalancing, allocation, consolidation or expediting (issue 6), or None."""
+def _wrapped_agents_policy(name: str) -> Policy | None:
+    """The agents wrapped with rebalancing, allocation, consolidation or expediting, or None."""
     if name == "agents+rebalancing":
         from stockmesh.simulation.policies.transshipping import AgentsWithRebalancing
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import orjson
 import pytest
 
 from stockmesh.agents.allocation import AllocationAgent
 from stockmesh.agents.inventory import InventoryAgent
 from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
 from stockmesh.agents.supply import LateOrder, SupplyChainAgent
+from stockmesh.domain.commands import PlacePurchaseOrder
 from stockmesh.domain.proposals import Proposal
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.projections.positions import positions
@@ -22,15 +26,15 @@ from tests.support.commands import DC, SKU, STORE, SUPPLIER, c, network
 def transfer(pid: str, qty: int, tempo: str = "deliberative", site: str = STORE) -> Proposal:
     return Proposal(proposal_id=pid, agent="replenishment", action="DispatchTransfer", sku=SKU, site=site, qty=qty,
                     value=qty * 1.2, tempo=tempo, claims=(f"stock:{SKU}@{DC}",),
-                    command={"command": "DispatchTransfer", "transfer_id": f"TR-{pid}", "sku": SKU, "from_site": DC,
-                             "to_site": site, "qty": qty})
+                    command=c("DispatchTransfer", transfer_id=f"TR-{pid}", sku=SKU, from_site=DC,
+                              to_site=site, qty=qty))
 
 
 def order(pid: str, qty: int, unit_cost: float = 1.2, site: str = STORE) -> Proposal:
     return Proposal(proposal_id=pid, agent="replenishment", action="PlacePurchaseOrder", sku=SKU, site=site,
                     qty=qty, value=qty * unit_cost,
-                    command={"command": "PlacePurchaseOrder", "po_id": f"PO-{pid}", "sku": SKU, "site": site,
-                             "supplier": SUPPLIER, "qty": qty})
+                    command=c("PlacePurchaseOrder", po_id=f"PO-{pid}", sku=SKU, site=site,
+                              supplier=SUPPLIER, qty=qty))
 
 
 def world() -> MemoryEventStore:
@@ -82,6 +86,36 @@ def test_refused_command_is_recorded_as_failed():
     assert [e.type for e in store.read_stream("proposal:t-too-big")][-1] == "ProposalFailed"
 
 
+def test_a_proposal_carries_a_typed_command_stored_in_its_old_shape():
+    rows = ReplenishmentRows(sku=[SKU], site=[STORE], supplier=[SUPPLIER], source_site=[None],
+                             unit_cost=np.array([1.2]), lead_time_days=np.array([5.0]))
+    (p,) = ReplenishmentAgent().propose(rows, np.array([0]), np.array([24]), day_label="D1",
+                                        explain=lambda r: {"formula": "S - IP"})
+    assert isinstance(p.command, PlacePurchaseOrder) and p.command.supplier == SUPPLIER and p.command.qty == 24
+    store = world()
+    run_cycle(store, [p], MinimalGate(), occurred_at="2026-03-02T00:00:00+00:00")
+    made = orjson.loads(store.read_stream(f"proposal:{p.proposal_id}")[0].data)
+    # ProposalMade keeps the JSON object it always stored: no key, no actor
+    assert made["command"] == {"command": "PlacePurchaseOrder", "po_id": f"PO-{p.proposal_id}", "sku": SKU,
+                               "site": STORE, "supplier": SUPPLIER, "qty": 24}
+    placed = [e for e in store.read_all() if e.type == "PurchaseOrderPlaced"]
+    assert len(placed) == 1 and orjson.loads(placed[0].metadata)["actor"] == "agent:replenishment"
+
+
+def test_a_proposal_command_executes_under_the_proposal_key_and_is_checked():
+    store = world()
+    # built with another key (a copy of a proposal under a new id): the proposal's own key is used
+    copied = replace(order("first", 5), proposal_id="second")
+    assert run_cycle(store, [copied], MinimalGate()).executed == [copied]
+    assert run_cycle(store, [copied], MinimalGate()).executed == [copied]  # a retry: the same key, a duplicate
+    catch_up(store)
+    assert positions(store, sku=SKU, site=STORE)[0]["on_order"] == 5
+    # a command built in code is held to the rules of one parsed from a file
+    bad = replace(transfer("loop", 5), command=replace(transfer("loop", 5).command, to_site=DC))
+    report = run_cycle(store, [bad], MinimalGate())
+    assert report.failed and "to_site" in report.failed[0][1] and not report.executed
+
+
 def test_kill_switch_queues_everything():
     store = world()
     report = run_cycle(store, [order("k", 1)], MinimalGate(kill_switch=True))
@@ -130,8 +164,8 @@ def test_supply_agent_expedites_only_when_the_avoided_lost_sales_pay():
     result = proposal.provenance["result"]
     assert result["avoided_lost_units"] == 10 and result["extra_cost"] == proposal.value == 11.0
     assert proposal.action == "ExpeditePurchaseOrder" and proposal.tempo == "reactive"
-    assert proposal.command == {"command": "ExpeditePurchaseOrder", "po_id": "PO-1", "mode": "expedited",
-                                "expected_at": "day 11", "reason": proposal.reasons[0]}
+    assert proposal.command_body() == {"command": "ExpeditePurchaseOrder", "po_id": "PO-1", "mode": "expedited",
+                                       "expected_at": "day 11", "reason": proposal.reasons[0]}
     assert not agent.propose_expedites([LateOrder(**{**order, "on_hand": 100.0})], today=10, day_label="D10",
                                        date_of=str)  # stock covers the delay: nothing to gain
     assert not agent.propose_expedites([LateOrder(**{**order, "expedite_factor": 0.0})], today=10, day_label="D10",

@@ -149,6 +149,6 @@ def test_agent_proposals_claim_the_dc_stock_and_explain_themselves() -> None:
     proposals = agent.propose(rows, result, label="D1")
     assert [p.qty for p in proposals] == result.allocated.tolist()
     for p in proposals:
-        assert p.claims == ("stock:OAT-MILK-1L@DC-LYON",) and p.command["from_site"] == "DC-LYON"
+        assert p.claims == ("stock:OAT-MILK-1L@DC-LYON",) and p.command.from_site == "DC-LYON"
         assert {"expected_shortage_before", "expected_shortage_after", "expected_cost_after", "binding"} <= set(
             p.provenance)

@@ -1,4 +1,4 @@
-"""Issue 6 in the twin: schema keys, lateral lanes, trucks, MOQs, expedited mode, consolidation numerics."""
+"""The network features in the twin: schema keys, lateral lanes, trucks, MOQs, expedited mode, consolidation numerics."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def test_lateral_lanes_modes_trucks_and_moqs_reach_the_spec(raw: dict[str, Any])
     (("network", "lanes", 0, "cost_per_shipment"), -1, "must be >= 0"),
     (("network", "suppliers", 0, "min_order_qty"), -3, "must be >= 0"),
 ])
-def test_bad_issue6_keys_are_named_by_their_path(raw: dict[str, Any], path: tuple[Any, ...], value: object,
-                                                 message: str) -> None:
+def test_bad_network_keys_are_named_by_their_path(raw: dict[str, Any], path: tuple[Any, ...], value: object,
+                                                  message: str) -> None:
     node = raw
     for key in path[:-1]:
         node = node[key]

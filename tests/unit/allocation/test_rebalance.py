@@ -124,7 +124,7 @@ def test_agent_proposals_claim_the_donor_and_explain_the_transfer() -> None:
     proposals = agent.propose(result, sku=["OAT-MILK-1L"] * 3, site=SITES, unit_cost=np.ones(3), label="D7")
     assert proposals
     for p in proposals:
-        donor = p.command["from_site"]
+        donor = p.command.from_site
         assert p.claims == (f"stock:OAT-MILK-1L@{donor}",) and p.site == "STORE-LYON-01"
         for key in ("receiver_expected_shortage_before", "receiver_expected_shortage_after", "transport_cost",
                     "transit_risk_cost", "expected_value", "binding"):

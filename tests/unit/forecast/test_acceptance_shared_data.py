@@ -1,4 +1,4 @@
-"""Issue 3 acceptance on the real monthly demand in ../shared/data (horizon 6, 3 folds).
+"""The forecasting acceptance figures on the real monthly demand in ../shared/data (horizon 6, 3 folds).
 
 The full back-test of both files takes about a second, so CI runs all of it, not a subset.
 """

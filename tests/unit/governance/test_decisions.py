@@ -14,6 +14,7 @@ from stockmesh.governance.policy import parse_policy
 from stockmesh.governance.state import GovernanceState, GovernanceView
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.service.execute import Fact, execute
+from tests.support.commands import c
 
 NOW = datetime.now(UTC)
 LYON = "STORE-LYON-02"
@@ -76,7 +77,7 @@ def test_canary_rolls_back_automatically_and_shadow_records(ledger: Ledger) -> N
     assert record.canary is None and record.active == "1" and record.history[-1]["automatic"] is True
     ledger.write(decisions.start_shadow(ledger.state, "default", "2", "root"))
     p = Proposal(proposal_id="x1", agent="a", action="replenish", sku="OAT", site=LYON, qty=1, value=1.0,
-                 command={"command": "ShipStock", "sku": "OAT", "site": LYON, "qty": 1})
+                 command=c("ShipStock", sku="OAT", site=LYON, qty=1))
     plan = decisions.submit(ledger.state, p, NOW)
     assert [e.type for _, e in plan.events] == ["ProposalMade", "ShadowVerdictRecorded", "ProposalApproved"]
 
@@ -85,7 +86,7 @@ def test_approval_rules(ledger: Ledger) -> None:
     ledger.write(decisions.publish_policy(ledger.state, doc("1", autonomy={"tier": "manual"}), "root"))
     ledger.write(decisions.activate_policy(ledger.state, "default", "1", "root", "first"))
     p = Proposal(proposal_id="q1", agent="a", action="replenish", sku="OAT", site=LYON, qty=1, value=1.0,
-                 command={"command": "ShipStock", "sku": "OAT", "site": LYON, "qty": 1})
+                 command=c("ShipStock", sku="OAT", site=LYON, qty=1))
     plan = decisions.submit(ledger.state, p, NOW)
     assert plan.verdict.decision == "queue" and not plan.execute
     ledger.write(plan.events, actor="pia")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stockmesh.domain.commands import DispatchTransfer, PlacePurchaseOrder
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.domain.proposals import Proposal
 from stockmesh.governance.gate import ReviewContext, review
@@ -29,8 +30,8 @@ def policy(**guardrails: object) -> object:
 def order(qty: int = 100, value: float = 100.0, site: str = LYON, **command: object) -> Proposal:
     return Proposal(proposal_id="p1", agent="replenishment", action="replenish", sku="OAT-MILK-1L", site=site,
                     qty=qty, value=value,
-                    command={"command": "PlacePurchaseOrder", "po_id": "PO-1", "sku": "OAT-MILK-1L", "site": site,
-                             "supplier": "SUP-ALPRO", "qty": qty, **command})
+                    command=PlacePurchaseOrder(idempotency_key="proposal:p1", po_id="PO-1", sku="OAT-MILK-1L", site=site,
+                                               supplier="SUP-ALPRO", qty=qty, **command))
 
 
 def ctx(**kw: object) -> ReviewContext:
@@ -147,8 +148,8 @@ def test_transfers_between_our_sites_spend_no_budget() -> None:
     rails = policy(budget={"per_site": 1000})
     transfer = Proposal(proposal_id="t", agent="replenishment", action="DispatchTransfer", sku="OAT-MILK-1L",
                         site=LYON, qty=10, value=500.0,
-                        command={"command": "DispatchTransfer", "transfer_id": "T", "sku": "OAT-MILK-1L",
-                                 "from_site": "DC-LYON", "to_site": LYON, "qty": 10})
+                        command=DispatchTransfer(idempotency_key="proposal:t", transfer_id="T", sku="OAT-MILK-1L",
+                                                 from_site="DC-LYON", to_site=LYON, qty=10))
     spent = ctx(spent_by_site={LYON: 901.0})
     assert not any("budget" in r for r in review(transfer, rails, spent).reasons)
     assert any("budget" in r for r in review(order(value=500.0), rails, spent).reasons)

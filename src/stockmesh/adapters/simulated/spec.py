@@ -71,14 +71,14 @@ class WorldSpec:
     lead_time_draw: np.ndarray  # [day, row] realised lead time (days >= 1) of an order placed that day
     notice_factor: np.ndarray  # [day, supplier] announced lead-time factor (1 = no notice)
     notice_days_left: np.ndarray  # [day, supplier] days the announced disruption still lasts
-    # transport modes, trucks and minimums per supply lane (issue 6); empty = not used
+    # transport modes, trucks and minimums per supply lane; empty = not used
     lane_truck_capacity: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane] units per truck
     lane_free_freight_units: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane] freight waived at
     lane_expedite_cost_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane]
     lane_expedite_cost_per_shipment: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane]
     lane_expedite_lead_time_factor: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [lane] 0 = no mode
     row_min_order_qty: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [row] supplier MOQ per line
-    # lateral lanes between stocking sites (issue 6): transfers proposed by rebalancing
+    # lateral lanes between stocking sites: transfers proposed by rebalancing
     lateral_from: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [lateral] site
     lateral_to: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     lateral_cost_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -171,7 +171,7 @@ def tile_spec(spec: WorldSpec, copies: int) -> WorldSpec:
         demand_variance=per_day_row(spec.demand_variance),
         promotion_active=per_day_row(spec.promotion_active),
         lead_time_draw=per_day_row(spec.lead_time_draw),
-        # issue 6 additions: per-lane and per-row ones are replicated; lateral lanes are left out
+        # the optional lane and row arrays are replicated; lateral lanes are left out
         # (the static policies searched on a tiled spec never transship)
         **{name: np.tile(getattr(spec, name), copies) for name in (
             "lane_truck_capacity", "lane_free_freight_units", "lane_expedite_cost_per_unit",

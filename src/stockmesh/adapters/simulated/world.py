@@ -18,7 +18,7 @@ A day, in order:
 Nothing here knows about scenarios or policies: ``step`` takes a ``decide(observation, rows)``
 callable returning order quantities for ``rows``.
 
-Issue 6 adds, all inert unless a scenario asks for them: trucks (a lane's shipment cost is paid
+Besides, all inert unless a scenario asks for them: trucks (a lane's shipment cost is paid
 per truck of ``lane_truck_capacity`` units), free freight (no transport cost on a lane's day that
 reaches ``lane_free_freight_units``), supplier minimum order quantities per line, an expedited
 mode per supply lane (lead time x factor, its own costs; the day's expedited lines form their own
@@ -74,7 +74,7 @@ class Observation:
     backorders: bool
     _sales_history: np.ndarray
     _censored_history: np.ndarray
-    controls: WorldControls | None = None  # transport modes and lateral transfers (issue 6)
+    controls: WorldControls | None = None  # transport modes and lateral transfers
 
     def history(self, days: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The last ``days`` days up to and including today, oldest first.
@@ -120,7 +120,7 @@ class RunTotals:
     flow_sold: np.ndarray
     flow_expired: np.ndarray
     flow_shipped_out: np.ndarray
-    # issue 6: lateral transfers received, expedited order units, trucks paid
+    # lateral transfers received, expedited order units, trucks paid
     lateral_units: np.ndarray
     expedited_units: np.ndarray
     trucks: np.ndarray
@@ -131,7 +131,7 @@ class RunTotals:
 
 
 class WorldControls:
-    """What a policy may ask of the world besides order quantities (issue 6).
+    """What a policy may ask of the world besides order quantities.
 
     ``expedite(rows)`` ships today's orders of those rows by the expedited mode of their lane (if it
     has one); ``transship`` moves stock at once along a lateral lane; ``inbound_within`` tells the
@@ -221,7 +221,7 @@ class SimulatedWorld:
         self._prefill_history()
         self._requests_today = np.zeros(n_rows)
         self._orders_today = np.zeros(n_rows)
-        # issue 6: transport modes, trucks, minimums, lateral lanes (inert with the defaults)
+        # transport modes, trucks, minimums, lateral lanes (inert with the defaults)
 
         def per_lane(values: np.ndarray, default: float) -> np.ndarray:
             return values.astype(np.float64) if values.shape == (n_lanes,) else np.full(n_lanes, default)
@@ -469,7 +469,7 @@ class SimulatedWorld:
             available = self.on_hand.astype(np.float64)
             chosen = self.allocation_today[dc_rows]
             allocated = chosen >= 0
-            if allocated.any():  # a policy's allocation (issue 6) replaces the request as what ships
+            if allocated.any():  # a policy's allocation replaces the request as what ships
                 requested = np.where(allocated, np.minimum(chosen, requested), requested)
                 total_requested = np.bincount(parents, weights=requested, minlength=spec.n_rows)
             share = np.ones(spec.n_rows)

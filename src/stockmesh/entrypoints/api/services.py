@@ -20,7 +20,7 @@ from typing import Any
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput, InvalidTransition, StockmeshError
 from stockmesh.domain.events import Event
-from stockmesh.domain.proposals import Proposal, ProposalExecuted, ProposalFailed
+from stockmesh.domain.proposals import Proposal, ProposalExecuted, ProposalFailed, proposal_key
 from stockmesh.governance import decisions
 from stockmesh.governance.auth import Principal
 from stockmesh.governance.policy import PolicyDocument
@@ -100,14 +100,9 @@ def ingest_command(store: EventStore, state: GovernanceState, principal: Princip
 
 # --- proposals -----------------------------------------------------------------------------------
 
-def _command_for(proposal: Proposal) -> tuple[Command, dict[str, Any]]:
-    payload = {**proposal.command, "idempotency_key": proposal.idempotency_key}
-    return parse_command(payload), payload
-
-
 def _run(store: EventStore, proposal: Proposal, before: Emitted, actor: str, **metadata: Any) -> Outcome:
     """Execute the proposal's command with ``before`` facts; record executed or failed."""
-    command, payload = _command_for(proposal)
+    command = proposal.to_execute()
     stream = f"proposal:{proposal.proposal_id}"
     meta = {"actor": actor, "causation_id": stream, **metadata}
 
@@ -139,15 +134,16 @@ def submit_proposal(store: EventStore, state: GovernanceState, principal: Princi
                     provenance: dict[str, Any] | None = None, metrics: Any = None) -> SubmitResult:
     """A person (or an agent over HTTP) proposes an action; governance reviews it like an agent's."""
     principal.require("propose")
-    parsed = parse_command({**command, "idempotency_key": "check"})
+    proposal_id = uuid.uuid4().hex
+    parsed = parse_command({**command, "idempotency_key": proposal_key(proposal_id)})
     sku, site, qty = getattr(parsed, "sku", None), getattr(parsed, "site", None), getattr(parsed, "qty", None)
     site = site or getattr(parsed, "to_site", None)
     if not (isinstance(sku, str) and isinstance(site, str) and isinstance(qty, int)):
         raise InvalidInput("a proposal's command must name a sku, a site and a qty", field="command")
     sites = command_sites(state, parsed) or ()
     principal.require_sites(sites)
-    proposal = Proposal(proposal_id=uuid.uuid4().hex, agent=f"person:{principal.user_id}", action=action, sku=sku,
-                        site=site, qty=qty, value=value, command=dict(command), reasons=tuple(reasons),
+    proposal = Proposal(proposal_id=proposal_id, agent=f"person:{principal.user_id}", action=action, sku=sku,
+                        site=site, qty=qty, value=value, command=parsed, reasons=tuple(reasons),
                         provenance={**(provenance or {}), "requested_by": principal.user_id})
     started = time.perf_counter()
     plan = decisions.submit(state, proposal, now_utc())
@@ -164,8 +160,11 @@ def submit_proposal(store: EventStore, state: GovernanceState, principal: Princi
 
 
 def _proposal_value(record: Any) -> Proposal:
+    """A stored proposal as a value: its command parsed from the stored shape (refused, naming the
+    field, if malformed)."""
+    command = parse_command({**record.command, "idempotency_key": proposal_key(record.proposal_id)})
     return Proposal(proposal_id=record.proposal_id, agent=record.agent, action=record.action, sku=record.sku,
-                    site=record.site, qty=record.qty, value=record.value, command=record.command)
+                    site=record.site, qty=record.qty, value=record.value, command=command)
 
 
 def approve_proposal(store: EventStore, state: GovernanceState, principal: Principal, proposal_id: str,

@@ -1,4 +1,4 @@
-"""Demand forecasting for many SKU x site series at once (issue 3).
+"""Demand forecasting for many SKU x site series at once.
 
     read_demand_csv(path)            long CSV -> DemandPanel (the only I/O in this package)
     classify_demand(values)          Syntetos–Boylan: smooth, erratic, intermittent, lumpy

@@ -1,4 +1,5 @@
-"""Policies the twin can run: the ``Policy`` seam, the baselines of issue 5 and the agents policy."""
+"""Policies the twin can run: the ``Policy`` seam, the planner baselines, the oracle and
+hindsight, the agents policy and the agents wrapped with allocation, transshipping or consolidation."""
 
 from stockmesh.simulation.policies.base import Decision, Policy
 

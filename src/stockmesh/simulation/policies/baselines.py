@@ -1,4 +1,4 @@
-"""The two planner baselines of issue 5, exactly as defined there.
+"""The two planner baselines every other policy is compared with.
 
 Both see what a planner sees: observed sales (censored on empty-shelf days, taken as they are) and
 the lane's mean lead time L. mu is the average daily sales of the SKU x site over the trailing 56

@@ -14,7 +14,7 @@ import typer
 
 from stockmesh.entrypoints.cli_forecast import Freq
 
-POLICY_HELP = ("minmax, reorder-level, oracle, hindsight, agents, or an issue-6 wrapper of agents: agents+rebalancing, "
+POLICY_HELP = ("minmax, reorder-level, oracle, hindsight, agents, or agents wrapped for a network: agents+rebalancing, "
                "agents+horizon-lp, agents+lp, agents+greedy, agents+fair-share, agents+proportional, agents+consolidation, "
                "agents-own-shipment, agents+expediting")
 

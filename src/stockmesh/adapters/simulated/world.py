@@ -18,7 +18,7 @@ A day, in order:
 Nothing here knows about scenarios or policies: ``step`` takes a ``decide(observation, rows)``
 callable returning order quantities for ``rows``.
 
-Besides, all inert unless a scenario asks for them: trucks (a lane's shipment cost is paid
+Optional, and inert unless a scenario asks for them: trucks (a lane's shipment cost is paid
 per truck of ``lane_truck_capacity`` units), free freight (no transport cost on a lane's day that
 reaches ``lane_free_freight_units``), supplier minimum order quantities per line, an expedited
 mode per supply lane (lead time x factor, its own costs; the day's expedited lines form their own

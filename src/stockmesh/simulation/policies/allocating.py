@@ -1,4 +1,4 @@
-"""Agents with a real allocation of short DCs, and the helpers the issue-6 wrappers share.
+"""Agents with a real allocation of short DCs, and the helpers the wrapped agents policies share.
 
 ``AgentsWithAllocation(method)`` runs the agents policy unchanged, then, when the stores of a DC
 ask it for more of a SKU than it holds, shares the DC's stock with ``planning.allocation.allocate``

@@ -1,7 +1,8 @@
 """Small inventory numerics shared by the oracle and the agents policy, vectorised over rows.
 
-Kept here rather than in ``planning/`` while the planning policies (issue 4) land; each function is
-a plain array formula so it can move there unchanged.
+Each function is a plain array formula: the few the twin's own policies need. The planning
+policies in full (demand models, service targets, policy kinds per row) are
+``planning.policies.compute_policies``.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Reproducible benchmarks. ``stockmesh.bench.ledger`` is the ledger benchmark of issue 2."""
+"""Reproducible benchmarks. ``stockmesh.bench.ledger`` is the ledger benchmark (``stockmesh bench ledger``)."""

@@ -1,4 +1,4 @@
-"""The ledger benchmark of issue 2 (``stockmesh bench ledger``).
+"""The ledger benchmark (``stockmesh bench ledger``): throughput, latency and replay against targets.
 
 Everything is measured in one process run, on one machine, against two references measured in the
 same run: the *floor* (a raw ``sqlite3.executemany`` of the very same event rows into a table with
@@ -53,7 +53,7 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 EVENT_COLUMNS = ("position", "stream_id", "version", "type", "schema_version", "data", "metadata",
                  "occurred_at", "recorded_at", "prev_hash", "hash")
 
-# Targets of issue 2 (medians of the runs).
+# The ledger's targets (medians of the runs).
 TARGET_BATCHED_EPS = 100_000.0
 TARGET_VS_PEER_BATCHED = 2.5
 TARGET_VS_PEER_SINGLE = 3.0
@@ -64,7 +64,7 @@ TARGET_REPLAY_RSS_MIB = 1024.0
 
 @dataclass(slots=True)
 class BenchConfig:
-    """What to run. The defaults are the full scale of issue 2."""
+    """What to run. The defaults are the full scale the targets are set at."""
 
     events: int = 1_000_000
     replay_events: int = 10_000_000
@@ -1087,7 +1087,7 @@ def run(cfg: BenchConfig, ui: Ui | None = None, *, argv: Sequence[str] | None = 
     started_at = datetime.now(UTC)
     wall = time.perf_counter()
     result: dict[str, Any] = {
-        "benchmark": "stockmesh bench ledger (issue 2)",
+        "benchmark": "stockmesh bench ledger",
         "date": started_at.isoformat(timespec="seconds"),
         "command": command_line(argv),
         "argv": [sys.executable, *(argv if argv is not None else sys.argv)],
@@ -1265,7 +1265,7 @@ def _ratio_runs(ours: dict[str, Any] | None, ours_key: str, ref: dict[str, Any] 
 
 
 def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issue 2 with the measured value (median of the runs), PASS or MISS."""
+    """Each target with the measured value (median of the runs), PASS or MISS."""
     sqlite_ = result.get("sqlite")
     peer = result.get("eventsourcing")
     floor = result.get("floor")
@@ -1395,7 +1395,7 @@ def render(result: dict[str, Any], console: Any = None) -> None:
     if pg and "skipped" in pg:
         console.print(f"PostgreSQL: skipped ({pg['skipped']})")
 
-    targets = Table(title="Targets of issue 2")
+    targets = Table(title="Targets")
     targets.add_column("target")
     targets.add_column("measured", justify="right")
     targets.add_column("goal", justify="right")

@@ -1,4 +1,4 @@
-"""The one composition root: settings -> store (and, as they land, bus, adapters, agents).
+"""Settings -> store: the one place a ledger URL becomes an event store.
 
 Nothing connects at import time; ``open_store`` is called by the entry points with a URL from
 ``--db`` or ``STOCKMESH_DB``.

@@ -1,7 +1,10 @@
-"""The minimal governance gate the agent loop uses until the full governance layer is wired in.
+"""The gates the agent loop takes (``service.loop.Gate``: ``review(proposal) -> Verdict``).
 
-It still records every decision as an event (through the loop) and applies two guardrails:
-proposals above ``max_auto_value`` wait for a person, and a kill switch stops all autonomy.
+``PolicyGate`` is the governance layer's review (``governance.gate.review``) under a versioned
+policy document; the ledger twin runs with it. ``MinimalGate`` applies two guardrails only:
+proposals above ``max_auto_value`` wait for a person, and a kill switch stops all autonomy;
+``stockmesh rebalance``, ``stockmesh reconcile --apply`` and the demo use it. With either, the loop
+records every decision as an event.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def test_an_event_of_an_unforeseen_shape_is_refused_by_its_path(store, mapping, 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise TypeError("'int' object is not iterable")
 
-    monkeypatch.setattr(epcis, "_site_of", broken)  # stands for any check the mapping does not have yet
+    monkeypatch.setattr(epcis.inbound, "_site_of", broken)  # stands for any check the mapping does not have yet
     error = refused(store, document(receiving(eventID="urn:uuid:ok"), receiving()), mapping)
     assert error.field == "epcisBody.eventList[0]" and "cannot read this event" in str(error)
 

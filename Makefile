@@ -31,9 +31,12 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(BIN)/python -m pytest
 
+# The ledger benchmark (benchmarks/ledger, run from here): `make bench BENCH_ARGS="--runs 1 --no-pg"`;
+# `.venv/bin/python -m benchmarks.ledger --help` lists the flags. Results go to BENCHMARKS.md.
+BENCH_ARGS ?=
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/stockmesh bench ledger
+	$(BIN)/python -m benchmarks.ledger $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import psutil
 
-from stockmesh.bench.ledger import CommandGenerator
 from stockmesh.domain.commands import parse_command
 from stockmesh.ledger.sqlite import SqliteEventStore
 from stockmesh.service.execute import execute
+from stockmesh.simulation.synthetic_ledger import CommandGenerator
 
 PROBE_SKU, PROBE_SITE = "PROBE-SKU", "PROBE-SITE"
 

@@ -16,7 +16,7 @@ hashing, no deciding: only what SQLite does. The variants, from nothing to our w
 
 It prints the median microseconds per commit of ``--rounds`` rounds (variants interleaved, so a
 slow spell of the machine hits them all) and the rate each would allow. Compare with
-eventsourcing's one save per event in ``stockmesh bench ledger`` on the same machine: 3x that
+eventsourcing's one save per event in ``python -m benchmarks.ledger`` on the same machine: 3x that
 rate leaves 1/3 of its time per command for everything, Python included.
 """
 

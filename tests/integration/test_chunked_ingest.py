@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stockmesh.bench.ledger import BenchConfig, CommandGenerator, build_workload
+from benchmarks.ledger.config import BenchConfig
+from benchmarks.ledger.workload import build_workload
 from stockmesh.domain.commands import parse_command
 from stockmesh.domain.errors import Rejected
 from stockmesh.ledger.chain import verify_chain
@@ -21,6 +22,7 @@ from stockmesh.service import execute as execute_module
 from stockmesh.service import ingest as ingest_module
 from stockmesh.service.execute import execute
 from stockmesh.service.ingest import ingest_file
+from stockmesh.simulation.synthetic_ledger import CommandGenerator
 
 CHUNK = 16_384  # bytes: a 3,000-event workload is ~25 chunks
 

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stockmesh.bench.ledger import BenchConfig, build_workload
+from benchmarks.ledger.config import BenchConfig
+from benchmarks.ledger.workload import build_workload
 from stockmesh.domain.errors import LedgerError, Rejected
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.sqlite import SqliteEventStore

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stockmesh.bench import ledger as bench
-from stockmesh.entrypoints.cli_bench import app
+from benchmarks.ledger import config, peer, run, stats, workload
+from benchmarks.ledger.__main__ import app
 
 RATES = ("batched_append_events_per_s", "catch_up_events_per_s", "replay_events_per_s",
          "single_command_events_per_s", "end_to_end_ingest_events_per_s")
@@ -27,8 +27,8 @@ def test_generated_workload_is_valid_and_counts_its_events(tmp_path: Path) -> No
     from stockmesh.ledger.sqlite import SqliteEventStore
     from stockmesh.service.ingest import ingest_file
 
-    cfg = bench.BenchConfig(skus=30, sites=4, single=20, reserve=20)
-    wl = bench.build_workload(tmp_path / "w.jsonl", cfg, 2_000, seed=3)
+    cfg = config.BenchConfig(skus=30, sites=4, single=20, reserve=20)
+    wl = workload.build_workload(tmp_path / "w.jsonl", cfg, 2_000, seed=3)
     store = SqliteEventStore(str(tmp_path / "w.db"))
     store.init()
     try:
@@ -40,18 +40,18 @@ def test_generated_workload_is_valid_and_counts_its_events(tmp_path: Path) -> No
 
 
 def test_percentile_and_summary() -> None:
-    assert bench.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert bench.percentile(sorted(float(i) for i in range(1, 101)), 99) == pytest.approx(99.01)
-    assert bench.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "runs": [3.0, 1.0, 2.0]}
+    assert stats.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert stats.percentile(sorted(float(i) for i in range(1, 101)), 99) == pytest.approx(99.01)
+    assert stats.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "runs": [3.0, 1.0, 2.0]}
 
 
 def test_tiny_run_reports_every_figure(tmp_path: Path) -> None:
-    cfg = bench.BenchConfig(events=3_000, replay_events=4_000, chunk_lines=1_500, runs=1, pg_url=None, single=40,
+    cfg = config.BenchConfig(events=3_000, replay_events=4_000, chunk_lines=1_500, runs=1, pg_url=None, single=40,
                             reserve=40, peer_single=40, peer_batch=1_000, skus=40, sites=5,
                             tmp_dir=str(tmp_path))
-    result = bench.run(cfg, argv=["stockmesh", "bench", "ledger", "--events", "3000"])
+    result = run.run(cfg, argv=["benchmarks/ledger/__main__.py", "--events", "3000"])
     json.dumps(result)  # JSON-ready
-    assert result["command"] == "stockmesh bench ledger --events 3000"
+    assert result["command"] == "python -m benchmarks.ledger --events 3000"
     assert {"nproc", "cpu_model", "python", "sqlite"} <= set(result["machine"])
     assert result["workload"]["events"] >= 3_000
     for key in RATES:
@@ -59,7 +59,7 @@ def test_tiny_run_reports_every_figure(tmp_path: Path) -> None:
     p50, p99 = result["sqlite"]["reserve_p50_ms"]["median"], result["sqlite"]["reserve_p99_ms"]["median"]
     assert 0 < p50 <= p99
     _sane(result["floor"]["rows_per_s"])
-    if bench._EsApplication is not None:
+    if peer._EsApplication is not None:
         _sane(result["eventsourcing"]["batched_events_per_s"])
         _sane(result["eventsourcing"]["single_events_per_s"])
     else:
@@ -75,7 +75,7 @@ def test_tiny_run_reports_every_figure(tmp_path: Path) -> None:
 
 
 def test_cli_help_lists_the_options() -> None:
-    out = CliRunner().invoke(app, ["ledger", "--help"])
+    out = CliRunner().invoke(app, ["--help"])
     assert out.exit_code == 0
     for option in ("--events", "--replay-events", "--runs", "--pg", "--no-pg", "--json-out"):
         assert option in out.output

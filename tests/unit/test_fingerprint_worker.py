@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stockmesh.bench.ledger import BenchConfig, build_workload
+from benchmarks.ledger.config import BenchConfig
+from benchmarks.ledger.workload import build_workload
 from stockmesh.domain.errors import Rejected
 from stockmesh.ledger.codec import command_fingerprint
 from stockmesh.ledger.sqlite import SqliteEventStore

@@ -11,7 +11,6 @@ import typer
 from stockmesh.entrypoints import (
     cli_allocation,
     cli_api,
-    cli_bench,
     cli_demo,
     cli_forecast,
     cli_governance,
@@ -31,7 +30,6 @@ app = typer.Typer(
 cli_ledger.register(app)
 app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_forecast.app, name="forecast")
-app.add_typer(cli_bench.app, name="bench")
 cli_api.register(app)
 cli_governance.register(app)
 cli_integration.register(app)

@@ -1,8 +1,9 @@
-"""``stockmesh bench``: reproducible benchmarks. ``ledger`` measures the ledger's
-throughput and latency against its targets.
+"""The ledger benchmark's command line: throughput and latency of the ledger against its targets.
 
-Mounted by cli.py as ``stockmesh bench``; the harness lives in ``stockmesh.bench.ledger`` and is
-imported only when a benchmark runs.
+    .venv/bin/python -m benchmarks.ledger [OPTIONS]     # from the repository's root; `make bench`
+
+``--help`` lists the options; results go to BENCHMARKS.md. The harness is imported only when the
+benchmark runs, so ``--help`` is quick.
 """
 
 from __future__ import annotations
@@ -13,15 +14,9 @@ from typing import Annotated
 
 import typer
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+from benchmarks.ledger.config import DEFAULT_PG_URL as DEFAULT_PG
 
-app = typer.Typer(help="Reproducible benchmarks (results go to BENCHMARKS.md).", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
-
-
-@app.callback()
-def bench() -> None:
-    """Reproducible benchmarks."""
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
 @app.command()
@@ -53,7 +48,10 @@ def ledger(
     seed: Annotated[int, typer.Option("--seed")] = 20_260_101,
 ) -> None:
     """Ledger throughput, latency, replay and memory, against the raw floor and eventsourcing."""
-    from stockmesh.bench.ledger import BenchConfig, Ui, render, run
+    from benchmarks.ledger.config import BenchConfig
+    from benchmarks.ledger.report import render
+    from benchmarks.ledger.run import run
+    from benchmarks.ledger.ui import Ui
 
     cfg = BenchConfig(events=events, replay_events=replay_events, runs=runs, pg_url=None if no_pg else pg,
                       pg_events=pg_events, single=single, reserve=reserve, peer_single=peer_single, skus=skus,
@@ -66,3 +64,7 @@ def ledger(
     typer.echo(text)
     if json_out:
         json_out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    app(prog_name="python -m benchmarks.ledger")

@@ -1,1 +1,0 @@
-"""Reproducible benchmarks. ``stockmesh.bench.ledger`` is the ledger benchmark (``stockmesh bench ledger``)."""

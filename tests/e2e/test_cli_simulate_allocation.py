@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stockmesh.entrypoints.cli import app
-from stockmesh.simulation.scenario import POLICIES
+from stockmesh.simulation.policy_choice import POLICY_NAMES as POLICIES
 
 SCENARIO = {
     "name": "dc-short-small", "seed": 4, "policy": "agents+horizon-lp",

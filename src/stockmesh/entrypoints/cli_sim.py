@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from stockmesh.entrypoints.cli_forecast import Freq
+
+if TYPE_CHECKING:
+    from stockmesh.simulation.policy_choice import PolicyChoice
 
 POLICY_HELP = ("minmax, reorder-level, oracle, hindsight, agents, or agents wrapped for a network: agents+rebalancing, "
                "agents+horizon-lp, agents+lp, agents+greedy, agents+fair-share, agents+proportional, agents+consolidation, "
@@ -36,13 +39,14 @@ def simulate_command(
     from stockmesh.simulation.errors import ScenarioError
     from stockmesh.simulation.scenario import load_scenario
 
+    choice = None if policy is None else _policy_choice(policy)
     try:
         parsed = load_scenario(scenario)
         spec = build_world(parsed, seed)
     except ScenarioError as error:
         typer.echo(f"error: {scenario}: {error}", err=True)
         raise typer.Exit(2) from error
-    _run_and_report(spec, policy or parsed.policy, as_json)
+    _run_and_report(spec, choice or parsed.policy, as_json)
 
 
 def backtest_command(
@@ -69,7 +73,8 @@ def backtest_command(
     from stockmesh.domain.errors import InvalidInput
     from stockmesh.simulation.backtest import BacktestEconomics, backtest_spec
 
-    if policy == "oracle":
+    choice = _policy_choice(policy)
+    if choice.baseline == "oracle":
         typer.echo("error: the oracle needs the true demand law, which real data does not have", err=True)
         raise typer.Exit(2)
     try:
@@ -81,24 +86,33 @@ def backtest_command(
     except (InvalidInput, OSError) as error:
         typer.echo(f"error: {demand_csv}: {error}", err=True)
         raise typer.Exit(2) from error
-    _run_and_report(spec, policy, as_json)
+    _run_and_report(spec, choice, as_json)
 
 
-def _run_and_report(spec: Any, policy: str, as_json: bool) -> None:
+def _policy_choice(name: str) -> PolicyChoice:
+    """``--policy``, parsed once here; an unknown name is an error naming it."""
+    from stockmesh.simulation.policy_choice import parse_policy
+
+    try:
+        return parse_policy(name)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+
+
+def _run_and_report(spec: Any, choice: PolicyChoice, as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from stockmesh.simulation.simulate import POLICY_NAMES, simulate
+    from stockmesh.simulation.simulate import simulate
 
-    if policy not in POLICY_NAMES:
-        typer.echo(f"error: unknown policy '{policy}'; expected one of {', '.join(POLICY_NAMES)}", err=True)
-        raise typer.Exit(2)
+    policy = choice.name
     console = Console(stderr=True)
     days = spec.warmup_days + spec.measured_days
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("day {task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=as_json, disable=not console.is_terminal) as progress:
         task = progress.add_task(f"{spec.name} · {policy}", total=days)
-        result = simulate(spec, policy, on_day=lambda day: progress.update(
+        result = simulate(spec, choice, on_day=lambda day: progress.update(
             task, completed=day - spec.first_decision_day))
     kpis = result.headline()
     kpis["elapsed_seconds"] = round(result.elapsed_seconds, 3)

@@ -16,18 +16,13 @@ from typing import Any
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.simulation.distributions import Distribution, parse_distribution
 from stockmesh.simulation.errors import ScenarioError
+from stockmesh.simulation.policy_choice import PolicyChoice, parse_policy
 
 # Bounds on what a scenario may ask for: beyond them a number is a typo (a draw of 10^25 units a
 # day fails inside numpy; 10^8 SKUs would exhaust memory), not a network to simulate.
 MAX_SKUS = 100_000
 MAX_DAYS = 3_650
 MAX_DAILY_UNITS = 10**6
-# The planner baselines, the oracle, hindsight and the agents; then the agents wrapped with
-# rebalancing, a DC allocation rule (``agents+<method>``), joint replenishment, a whole shipment
-# priced per SKU, expediting
-POLICIES = ("minmax", "reorder-level", "oracle", "hindsight", "agents",
-            "agents+rebalancing", "agents+horizon-lp", "agents+lp", "agents+greedy", "agents+fair-share",
-            "agents+proportional", "agents+consolidation", "agents-own-shipment", "agents+expediting")
 
 
 @dataclass(frozen=True)
@@ -183,7 +178,7 @@ class Scenario:
     outages: tuple[SupplierOutage, ...]
     shocks: tuple[DemandShock, ...]
     seed: int
-    policy: str
+    policy: PolicyChoice  # the ``policy`` key's name, parsed (policy_choice.py)
     initial_cover_days: float
 
     @property
@@ -319,9 +314,10 @@ def parse_scenario(raw: object, *, default_name: str = "scenario") -> Scenario:
     costs = _parse_costs(_Node(top.value.get("costs") or {}, "costs"))
     horizon = _parse_horizon(_Node(top.value.get("horizon") or {}, "horizon"))
     outages, shocks = _parse_disruptions(top, supplier_ids, {s.id for s in stores})
-    policy = top.string("policy", "agents")
-    if policy not in POLICIES:
-        raise ScenarioError("policy", f"unknown policy '{policy}'; expected one of {', '.join(POLICIES)}")
+    try:
+        policy = parse_policy(top.string("policy", "agents"))
+    except ValueError as error:
+        raise ScenarioError("policy", str(error)) from error
     scenario = Scenario(
         name=top.string("name", default_name),
         description=top.string("description", default_name),

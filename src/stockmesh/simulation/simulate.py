@@ -12,13 +12,43 @@ import numpy as np
 from stockmesh.adapters.simulated.spec import WorldSpec
 from stockmesh.adapters.simulated.world import Observation, SimulatedWorld
 from stockmesh.simulation.policies.base import Decision, Policy
-from stockmesh.simulation.scenario import POLICIES
-
-POLICY_NAMES = POLICIES
+from stockmesh.simulation.policy_choice import PolicyChoice, parse_policy
 
 
-def make_policy(name: str, spec: WorldSpec) -> Policy:
-    """The policy called ``name``; the oracle and hindsight get the world's truth, the others do not."""
+def make_policy(choice: PolicyChoice | str, spec: WorldSpec) -> Policy:
+    """The policy ``choice`` names (a name is parsed first); the oracle and hindsight get the
+    world's truth, the others do not."""
+    if isinstance(choice, str):
+        choice = parse_policy(choice)
+    if choice.baseline is not None:
+        return _baseline(choice.baseline, spec)
+    config = choice.agents
+    from stockmesh.simulation.policies import consolidating
+
+    if config.own_shipment:
+        return consolidating.AgentsOwnShipment()
+    if config.consolidation:
+        return consolidating.JointReplenishment()
+    if config.expediting:
+        return consolidating.AgentsWithExpediting()
+    if config.rebalancing:
+        from stockmesh.simulation.policies.transshipping import AgentsWithRebalancing
+
+        return AgentsWithRebalancing()
+    if config.allocation == "horizon-lp":
+        from stockmesh.simulation.policies.allocating import AgentsWithHorizonAllocation
+
+        return AgentsWithHorizonAllocation()
+    if config.allocation is not None:
+        from stockmesh.simulation.policies.allocating import AgentsWithAllocation
+
+        return AgentsWithAllocation(config.allocation)
+    from stockmesh.simulation.policies.agents import AgentsPolicy
+
+    return AgentsPolicy()
+
+
+def _baseline(name: str, spec: WorldSpec) -> Policy:
     if name == "minmax":
         from stockmesh.simulation.policies.baselines import MinMax
 
@@ -31,40 +61,9 @@ def make_policy(name: str, spec: WorldSpec) -> Policy:
         from stockmesh.simulation.policies.oracle import Oracle
 
         return Oracle(spec)
-    if name == "hindsight":
-        from stockmesh.simulation.policies.hindsight import search
+    from stockmesh.simulation.policies.hindsight import search
 
-        return search(spec)
-    if name == "agents":
-        from stockmesh.simulation.policies.agents import AgentsPolicy
-
-        return AgentsPolicy()
-    wrapped = _wrapped_agents_policy(name)
-    if wrapped is not None:
-        return wrapped
-    raise ValueError(f"unknown policy '{name}'; expected one of {', '.join(POLICY_NAMES)}")
-
-
-def _wrapped_agents_policy(name: str) -> Policy | None:
-    """The agents wrapped with rebalancing, allocation, consolidation or expediting, or None."""
-    if name == "agents+rebalancing":
-        from stockmesh.simulation.policies.transshipping import AgentsWithRebalancing
-
-        return AgentsWithRebalancing()
-    if name == "agents+horizon-lp":
-        from stockmesh.simulation.policies.allocating import AgentsWithHorizonAllocation
-
-        return AgentsWithHorizonAllocation()
-    if name in ("agents+lp", "agents+greedy", "agents+fair-share", "agents+proportional"):
-        from stockmesh.simulation.policies.allocating import AgentsWithAllocation
-
-        return AgentsWithAllocation(name.removeprefix("agents+"))
-    from stockmesh.simulation.policies import consolidating
-
-    makers: dict[str, type[Policy]] = {"agents+consolidation": consolidating.JointReplenishment,
-                                       "agents-own-shipment": consolidating.AgentsOwnShipment,
-                                       "agents+expediting": consolidating.AgentsWithExpediting}
-    return makers[name]() if name in makers else None
+    return search(spec)
 
 
 @dataclass
@@ -99,13 +98,14 @@ class RunResult:
                 **{key: self.kpis[key] for key in keys}}
 
 
-def simulate(spec: WorldSpec, policy: str | Policy, *, on_day: Callable[[int], None] | None = None,
+def simulate(spec: WorldSpec, policy: PolicyChoice | str | Policy, *, on_day: Callable[[int], None] | None = None,
              record_decisions: bool = False) -> RunResult:
-    """Run ``policy`` (a name or an object) over ``spec`` from the first decision day to the end."""
+    """Run ``policy`` (a choice, a name, or a policy object) over ``spec`` from the first decision
+    day to the end."""
     from stockmesh.simulation.kpis import compute_kpis
 
     started = time.perf_counter()
-    chosen = make_policy(policy, spec) if isinstance(policy, str) else policy
+    chosen = make_policy(policy, spec) if isinstance(policy, PolicyChoice | str) else policy
     decisions: list[tuple[int, Decision]] = []
 
     def decide(observation: Observation, rows: np.ndarray) -> np.ndarray:

@@ -198,18 +198,19 @@ def test_plain_receipts_and_shipments_write_what_the_general_path_writes(monkeyp
 
 
 @pytest.mark.parametrize("time_ns", [0, 1_764_158_341_000_000_000, 1_764_158_341_999_999_999, 4_102_444_799_000_001_000])
-def test_now_iso_is_datetime_isoformat(monkeypatch: pytest.MonkeyPatch, time_ns: int) -> None:
+def test_now_iso_is_datetime_isoformat(time_ns: int) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from stockmesh.ledger import sql
+    from stockmesh.domain.clock import SystemClock
 
     def iso(ns: int) -> str:
         moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
         return moment.isoformat(timespec="microseconds")
 
-    monkeypatch.setattr(sql.time, "time_ns", lambda: time_ns)
-    monkeypatch.setattr(sql, "_SECOND", (-1, ""))
-    assert sql.now_iso() == iso(time_ns)
-    assert sql.now_iso() == iso(time_ns)  # from the cached second
-    monkeypatch.setattr(sql.time, "time_ns", lambda: time_ns + 1_000_000_000)  # the next second
-    assert sql.now_iso() == iso(time_ns + 1_000_000_000)
+    source = [time_ns]
+    clock = SystemClock(time_ns=lambda: source[0])
+    assert clock.now_iso() == iso(time_ns)
+    assert clock.now_iso() == iso(time_ns)  # from the cached second
+    source[0] = time_ns + 1_000_000_000  # the next second
+    assert clock.now_iso() == iso(time_ns + 1_000_000_000)
+    assert clock.now().isoformat(timespec="microseconds") == iso(time_ns + 1_000_000_000)

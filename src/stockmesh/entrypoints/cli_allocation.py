@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 import typer
 
-from stockmesh.entrypoints.cli_ledger import DbOption, JsonOption, ensure_views, fail, opened
+from stockmesh.entrypoints.cli_options import DbOption, JsonOption, ensure_views, fail, opened
 
 
 @dataclass

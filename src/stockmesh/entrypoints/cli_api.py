@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from stockmesh.entrypoints.cli_ledger import DbOption, fail
+from stockmesh.entrypoints.cli_options import DbOption, fail
 
 
 def register(app: typer.Typer) -> None:

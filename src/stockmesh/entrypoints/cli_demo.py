@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from stockmesh.entrypoints.cli_ledger import DbOption, JsonOption, fail, opened
+from stockmesh.entrypoints.cli_options import DbOption, JsonOption, fail, opened
 
 
 def register(app: typer.Typer) -> None:

@@ -217,7 +217,7 @@ def run_command(
 
     from stockmesh.agents.forecast import DemandForecastAgent
     from stockmesh.domain.errors import InvalidInput
-    from stockmesh.entrypoints.cli_ledger import opened
+    from stockmesh.entrypoints.cli_options import opened
     from stockmesh.service.forecasting import run_forecast_cycle
 
     if lead_time > horizon:

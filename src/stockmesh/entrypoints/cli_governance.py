@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stockmesh.entrypoints.cli_ledger import DbOption, fail, opened
+from stockmesh.entrypoints.cli_options import DbOption, fail, opened
 
 user_app = typer.Typer(help="Users of the API and dashboard.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)

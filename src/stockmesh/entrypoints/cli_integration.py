@@ -10,13 +10,14 @@ Every command takes ``--db`` like the ledger commands.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from stockmesh.domain.errors import InvalidInput, Rejected, StockmeshError
-from stockmesh.entrypoints.cli_ledger import DbOption, JsonOption, ensure_views, fail, opened
+from stockmesh.entrypoints.cli_options import DbOption, JsonOption, ensure_views, fail, opened
 
 MappingOption = Annotated[Path | None, typer.Option("--mapping", help="YAML/JSON table: products -> SKUs, "
                                                      "locations -> sites (see docs/integration.md).")]
@@ -37,7 +38,95 @@ def _rejected(errors: list[Any]) -> typer.Exit:
     return typer.Exit(1)
 
 
-INGESTERS: dict[str, Any] = {}  # format -> the command that ingests it, for `stockmesh ingest --format`
+def epcis_ingest(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON / JSON-LD document.")],
+                 mapping: MappingOption = None, json_out: JsonOption = False, db: DbOption = None) -> None:
+    """Map EPCIS events to ledger commands and write them all or nothing (re-ingesting is a no-op).
+    Creates the ledger if there is none."""
+    from stockmesh.adapters import epcis
+
+    try:
+        table = epcis.load_mapping(mapping)
+        doc = epcis.read_document(file)
+    except InvalidInput as exc:
+        raise fail(str(exc)) from exc
+    with opened(db, create=True) as store:
+        try:
+            report = epcis.ingest(store, doc, table, source=f"epcis:{file.name}")
+        except Rejected as exc:
+            raise _rejected(exc.errors) from exc
+        except InvalidInput as exc:  # the document's shape (no event list...): refused as a whole
+            raise _rejected([exc]) from exc
+        ensure_views(store)
+    if json_out:
+        from dataclasses import asdict
+
+        _echo_json(asdict(report))
+        return
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{report.events} event(s): {report.applied} command(s) applied ({report.ledger_events} ledger "
+               f"events), {report.duplicates} duplicate(s), {report.observed} observation(s), "
+               f"{report.echoes} echo(es) of our own export")
+
+
+def x12_ingest(file: Annotated[Path, typer.Argument(help="One X12 interchange (ISA ... IEA).")],
+               ack: Annotated[Path | None, typer.Option("--ack", help="Write the 997 acknowledgement here.")] = None,
+               db: DbOption = None) -> None:
+    """Validate an interchange (envelope, counts, segments) and apply its 846/856 sets once.
+    Creates the ledger if there is none."""
+    from stockmesh.adapters import x12
+
+    try:
+        text = file.read_text(encoding="latin-1")
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from exc
+    with opened(db, create=True) as store:
+        try:
+            report = x12.ingest_x12(store, text, source=f"x12:{file.name}")
+        except Rejected as exc:
+            if ack is not None:
+                try:
+                    ack.write_text(x12.write_997(x12.parse_interchange(text), error=exc.error))
+                except InvalidInput:
+                    pass  # not even the envelope is readable: no 997 possible
+            raise _rejected([exc.error]) from exc
+        ensure_views(store)
+    if ack is not None:
+        ack.write_text(x12.write_997(x12.parse_interchange(text)))
+    for a in report.acknowledgements:
+        typer.echo(f"997: group {a.group_control} {a.group_status}; sets " +
+                   ", ".join(f"{code} {control} {status}" for code, control, status in a.sets))
+    typer.echo(f"interchange {report.interchange}: {report.sets} set(s), {report.applied} command(s) applied "
+               f"({report.events} ledger events), {report.duplicates} duplicate(s)")
+
+
+def snapshot_ingest(file: Annotated[Path, typer.Argument(help="CSV or JSON: sku, site, [lot], on_hand.")],
+                    db: DbOption = None) -> None:
+    """Write a snapshot as counts (RecordCount per row); the same file twice changes nothing.
+    Creates the ledger if there is none."""
+    from stockmesh.adapters import snapshots
+
+    try:
+        snap = snapshots.read_snapshot(file)
+    except Rejected as exc:
+        raise _rejected(exc.errors) from exc
+    except InvalidInput as exc:
+        raise fail(str(exc)) from exc
+    with opened(db, create=True) as store:
+        try:
+            report = snapshots.ingest_snapshot(store, snap)
+        except Rejected as exc:
+            raise _rejected(exc.errors) from exc
+        ensure_views(store)
+    typer.echo(f"{report.rows} row(s): {report.applied} count(s) applied ({report.events} ledger events), "
+               f"{report.duplicates} duplicate(s)")
+
+
+# format -> the command that ingests a file of it, for `stockmesh ingest --format` (and the same
+# command under `stockmesh FORMAT ingest`)
+INGEST_FORMATS: dict[str, Callable[..., None]] = {
+    "epcis": epcis_ingest, "x12": x12_ingest, "snapshot": snapshot_ingest,
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -53,37 +142,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(x12_app, name="x12")
     app.add_typer(snapshot_app, name="snapshot")
     app.add_typer(outbox_app, name="outbox")
-
-    @epcis_app.command("ingest")
-    def epcis_ingest(file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON / JSON-LD document.")],
-                     mapping: MappingOption = None, json_out: JsonOption = False, db: DbOption = None) -> None:
-        """Map EPCIS events to ledger commands and write them all or nothing (re-ingesting is a no-op).
-        Creates the ledger if there is none."""
-        from stockmesh.adapters import epcis
-
-        try:
-            table = epcis.load_mapping(mapping)
-            doc = epcis.read_document(file)
-        except InvalidInput as exc:
-            raise fail(str(exc)) from exc
-        with opened(db, create=True) as store:
-            try:
-                report = epcis.ingest(store, doc, table, source=f"epcis:{file.name}")
-            except Rejected as exc:
-                raise _rejected(exc.errors) from exc
-            except InvalidInput as exc:  # the document's shape (no event list...): refused as a whole
-                raise _rejected([exc]) from exc
-            ensure_views(store)
-        if json_out:
-            from dataclasses import asdict
-
-            _echo_json(asdict(report))
-            return
-        for note in report.notes:
-            typer.echo(f"note: {note}", err=True)
-        typer.echo(f"{report.events} event(s): {report.applied} command(s) applied ({report.ledger_events} ledger "
-                   f"events), {report.duplicates} duplicate(s), {report.observed} observation(s), "
-                   f"{report.echoes} echo(es) of our own export")
+    epcis_app.command("ingest")(epcis_ingest)
+    x12_app.command("ingest")(x12_ingest)
+    snapshot_app.command("ingest")(snapshot_ingest)
 
     @export_app.command("epcis")
     def export_epcis(mapping: MappingOption = None,
@@ -107,59 +168,6 @@ def register(app: typer.Typer) -> None:
         else:
             out.write_bytes(text + b"\n")
             typer.echo(f"wrote {len(doc['epcisBody']['eventList'])} event(s) to {out}", err=True)
-
-    @x12_app.command("ingest")
-    def x12_ingest(file: Annotated[Path, typer.Argument(help="One X12 interchange (ISA ... IEA).")],
-                   ack: Annotated[Path | None, typer.Option("--ack", help="Write the 997 acknowledgement here.")] = None,
-                   db: DbOption = None) -> None:
-        """Validate an interchange (envelope, counts, segments) and apply its 846/856 sets once.
-        Creates the ledger if there is none."""
-        from stockmesh.adapters import x12
-
-        try:
-            text = file.read_text(encoding="latin-1")
-        except OSError as exc:
-            raise fail(f"cannot read {file}: {exc.strerror}") from exc
-        with opened(db, create=True) as store:
-            try:
-                report = x12.ingest_x12(store, text, source=f"x12:{file.name}")
-            except Rejected as exc:
-                if ack is not None:
-                    try:
-                        ack.write_text(x12.write_997(x12.parse_interchange(text), error=exc.error))
-                    except InvalidInput:
-                        pass  # not even the envelope is readable: no 997 possible
-                raise _rejected([exc.error]) from exc
-            ensure_views(store)
-        if ack is not None:
-            ack.write_text(x12.write_997(x12.parse_interchange(text)))
-        for a in report.acknowledgements:
-            typer.echo(f"997: group {a.group_control} {a.group_status}; sets " +
-                       ", ".join(f"{code} {control} {status}" for code, control, status in a.sets))
-        typer.echo(f"interchange {report.interchange}: {report.sets} set(s), {report.applied} command(s) applied "
-                   f"({report.events} ledger events), {report.duplicates} duplicate(s)")
-
-    @snapshot_app.command("ingest")
-    def snapshot_ingest(file: Annotated[Path, typer.Argument(help="CSV or JSON: sku, site, [lot], on_hand.")],
-                        db: DbOption = None) -> None:
-        """Write a snapshot as counts (RecordCount per row); the same file twice changes nothing.
-        Creates the ledger if there is none."""
-        from stockmesh.adapters import snapshots
-
-        try:
-            snap = snapshots.read_snapshot(file)
-        except Rejected as exc:
-            raise _rejected(exc.errors) from exc
-        except InvalidInput as exc:
-            raise fail(str(exc)) from exc
-        with opened(db, create=True) as store:
-            try:
-                report = snapshots.ingest_snapshot(store, snap)
-            except Rejected as exc:
-                raise _rejected(exc.errors) from exc
-            ensure_views(store)
-        typer.echo(f"{report.rows} row(s): {report.applied} count(s) applied ({report.events} ledger events), "
-                   f"{report.duplicates} duplicate(s)")
 
     @outbox_app.command("relay")
     def outbox_relay(
@@ -224,7 +232,6 @@ def register(app: typer.Typer) -> None:
         if report.bus_down:
             raise typer.Exit(3)
 
-    INGESTERS.update(epcis=epcis_ingest, x12=x12_ingest, snapshot=snapshot_ingest)
     app.command("relay", help="Deliver pending outbox messages (same as `stockmesh outbox relay`).")(outbox_relay)
 
     @outbox_app.command("list")

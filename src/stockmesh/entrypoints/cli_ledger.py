@@ -2,69 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from stockmesh.domain.errors import InvalidInput, Rejected, StockmeshError
+from stockmesh.entrypoints.cli_options import DbOption, JsonOption, ensure_views, fail, opened, progress_bar
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", envvar="STOCKMESH_DB",
-                 help="sqlite:///PATH (default sqlite:///stockmesh.db), postgresql://USER@HOST:PORT/DB or memory://"),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 KeyFileOption = Annotated[Path | None, typer.Option(
     "--key-file", envvar="STOCKMESH_LEDGER_KEY_FILE", show_envvar=True,
     help="The ledger key (made by `stockmesh audit keygen`; never in the database).")]
 STOCK_COLUMNS = ("sku", "site", "on_hand", "reserved", "available", "in_transit", "on_order", "backordered",
                  "quarantined", "inventory_position")
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def opened(db: str | None, *, create: bool = False) -> Iterator[Any]:
-    """The store ``db`` (or STOCKMESH_DB) names. Only commands that write on purpose pass
-    ``create=True`` (and say so in their help); every other command on a missing ledger fails with
-    "no ledger at ..." and creates no file."""
-    from stockmesh.bootstrap import open_store
-
-    try:
-        store = open_store(db, create=create)
-    except StockmeshError as exc:
-        raise fail(str(exc)) from exc
-    try:
-        yield store
-    except StockmeshError as exc:
-        raise fail(str(exc)) from exc
-    finally:
-        store.close()
-
-
-def progress_bar(description: str, total: int | None) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=not sys.stderr.isatty(), transient=True)
-
-
-def ensure_views(store: Any) -> None:
-    from stockmesh.projections.runner import catch_up
-
-    pending = store.head()[0] - store.view_checkpoint()
-    if pending <= 0:
-        return
-    with progress_bar("Updating read models", pending) as bar:
-        task = bar.add_task("fold", total=pending)
-        catch_up(store, progress=lambda n: bar.advance(task, n))
 
 
 def register(app: typer.Typer) -> None:
@@ -88,13 +38,13 @@ def register(app: typer.Typer) -> None:
         """Validate a file of commands, then write all of it or nothing. Re-ingesting changes nothing.
         Creates the ledger if there is none."""
         if file_format != "commands":
-            from stockmesh.entrypoints.cli_integration import INGESTERS
+            from stockmesh.entrypoints.cli_integration import INGEST_FORMATS
 
-            if file_format not in INGESTERS:
+            if file_format not in INGEST_FORMATS:
                 raise fail(f"unknown --format {file_format!r}: use commands, epcis, x12 or snapshot", 2)
             extra = {"mapping": mapping, "json_out": False} if file_format == "epcis" else (
                 {"ack": None} if file_format == "x12" else {})
-            INGESTERS[file_format](file=file, db=db, **extra)
+            INGEST_FORMATS[file_format](file=file, db=db, **extra)
             return
         from stockmesh.service.ingest import describe, ingest_file
 

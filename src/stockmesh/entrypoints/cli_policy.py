@@ -101,7 +101,7 @@ def compute_command(
 ) -> None:
     """Compute the policy of every SKU x site in the ledger from its demand, lead time and costs."""
     from stockmesh.domain.errors import InvalidInput
-    from stockmesh.entrypoints.cli_ledger import ensure_views, fail, opened
+    from stockmesh.entrypoints.cli_options import ensure_views, fail, opened
     from stockmesh.service.policy_compute import ComputeSettings, compute_for_ledger
 
     settings = ComputeSettings(service_level=service_level, policy=policy, review_period_days=review_period,

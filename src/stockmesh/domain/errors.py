@@ -1,17 +1,38 @@
-"""The exceptions stockmesh raises, as one tree.
+"""The exceptions stockmesh raises, as one tree (each in the module named beside it when not here).
 
     StockmeshError
-     ├── InvalidInput            a command or file is malformed: names the field (and line, when known)
-     ├── DomainError             the command is well formed but breaks a business rule
-     │    ├── UnknownEntity      an unknown SKU, site, reservation, transfer or purchase order
-     │    ├── AlreadyExists      registering something twice with other attributes
-     │    ├── InsufficientStock  the move would take available stock below zero
-     │    └── InvalidTransition  e.g. a transfer received twice, a closed order received
-     ├── IdempotencyConflict     an idempotency key reused with another payload
-     ├── ConcurrencyError        an expected stream version did not match (a retry may succeed)
-     └── LedgerError             the store itself: unreachable, corrupt, or its chain broken
+     ├── InvalidInput              a command or file is malformed: names the field (and line, when known)
+     │    ├── X12Error             adapters/x12: a malformed interchange (``segment 7 SE01``)
+     │    ├── ScenarioError        simulation/errors: a scenario's YAML path and what is wrong there
+     │    ├── AllocationInputError planning/allocation/errors: NaNs, negative costs, unknown sites
+     │    ├── NotATreeError        planning/exact/gsm: the network is not a tree (also a ValueError)
+     │    └── DemoLedgerRefused    entrypoints/demo_ledger: a ledger that is not the demo's to write
+     ├── Rejected                  an inbound input refused as a whole, nothing written; ``errors``: its Problems
+     │    └── BatchRejected        service/execute: the all-or-nothing batch's command ``index`` failed
+     ├── DomainError               the command is well formed but breaks a business rule
+     │    ├── UnknownEntity        an unknown SKU, site, reservation, transfer or purchase order
+     │    ├── AlreadyExists        registering something twice with other attributes
+     │    ├── InsufficientStock    the move would take available stock below zero
+     │    └── InvalidTransition    e.g. a transfer received twice, a closed order received
+     ├── IdempotencyConflict       an idempotency key reused with another payload
+     ├── ConcurrencyError          an expected stream version did not match (a retry may succeed)
+     ├── LedgerError               the store itself: unreachable, corrupt, or its chain broken
+     │    ├── LedgerMissing        bootstrap: the URL names no ledger and none was to be created
+     │    └── HeadSignatureError   ledger/chain: the head a write would extend is not signed as it must be
+     ├── Unauthenticated           governance/auth: no token, or an unknown, revoked or expired one (401)
+     ├── Forbidden                 governance/auth: the role or the token's sites do not allow it (403)
+     ├── BusError                  service/bus: the bus refused or failed an operation
+     │    └── BusUnavailable       service/bus: unreachable or no acknowledgement in time (retry)
+     ├── DeliveryFailed            service/sink: a sink could not deliver (``permanent``: do not retry)
+     ├── RateLimited               entrypoints/api/problems: too many requests (429, Retry-After)
+     └── Busy                      entrypoints/api/problems: a bounded resource is in use (503, Retry-After)
 
-Errors from drivers (sqlite3, psycopg) are translated into ``LedgerError`` at the adapter boundary.
+Errors from drivers (sqlite3, psycopg, nats) are translated at the adapter boundary: into
+``LedgerError`` for the stores, ``BusError`` for the bus, ``DeliveryFailed`` for the sinks. Two
+private exceptions never leave their module: ``_Refused`` (governance/strict_yaml, the YAML
+loader's own error, turned into ``InvalidInput`` there) and ``_InvalidLines`` (service/ingest,
+raised into a transaction to roll it back). ``tests/unit/test_errors.py`` holds the code to this
+drawing.
 """
 
 from __future__ import annotations

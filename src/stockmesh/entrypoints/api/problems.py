@@ -44,13 +44,15 @@ STATUS: list[tuple[type[BaseException], int, str]] = [
 ]
 
 
-class RateLimited(Exception):
+class RateLimited(StockmeshError):
+    """A client over its rate limit: 429 with Retry-After (its own handler, ahead of StockmeshError's)."""
+
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
         super().__init__(f"rate limit exceeded: retry after {retry_after} s")
 
 
-class Busy(Exception):
+class Busy(StockmeshError):
     """A bounded resource (the admin's whole-chain walk) is in use: 503 at once, not a queue."""
 
     def __init__(self, detail: str, retry_after: int = 5) -> None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stockmesh.domain.errors import InvalidInput
+
 
 @dataclass(frozen=True, slots=True)
 class GsmNode:
@@ -51,8 +53,9 @@ class GsmResult:
 _MAX_HORIZON = 2000
 
 
-class NotATreeError(ValueError):
-    """The network, ignoring direction, is not a tree (a cycle, a repeated edge or disconnected)."""
+class NotATreeError(InvalidInput, ValueError):
+    """The network, ignoring direction, is not a tree (a cycle, a repeated edge or disconnected). Still a
+    ``ValueError``, as the solver's other refusals of its arguments are."""
 
 
 def _tree_labels(nodes: Sequence[GsmNode]) -> tuple[list[str], dict[str, list[str]]]:

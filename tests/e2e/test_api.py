@@ -238,15 +238,17 @@ def test_replayed_approval_on_stale_state_is_a_duplicate(world: World) -> None:
 
 def test_approvals_expire(world: World) -> None:
     from datetime import UTC, datetime, timedelta
-    from unittest import mock
+
+    from stockmesh.domain.clock import ManualClock
 
     pid = world.propose("pia", qty=160, value=8000.0).json()["proposal_id"]
     later = datetime.now(UTC) + timedelta(hours=49)
-    with mock.patch("stockmesh.entrypoints.api.services.now_utc", return_value=later):
-        problem(world.client.post(f"/api/proposals/{pid}/approve", json={"reason": "late"}, headers=world.h("ada")),
-                409)
-        assert world.client.get(f"/api/proposals/{pid}", headers=world.h("ada")).json()["status"] == "expired"
-        assert world.client.post("/api/proposals/expire", headers=world.h("ada")).json() == {"expired": 1}
+    runtime = world.client.app.state.runtime  # the API reads the time from its runtime's clock
+    runtime.clock = ManualClock(later)
+    problem(world.client.post(f"/api/proposals/{pid}/approve", json={"reason": "late"}, headers=world.h("ada")),
+            409)
+    assert world.client.get(f"/api/proposals/{pid}", headers=world.h("ada")).json()["status"] == "expired"
+    assert world.client.post("/api/proposals/expire", headers=world.h("ada")).json() == {"expired": 1}
     assert [e.type for e in world.store.read_stream(f"proposal:{pid}")][-1] == "ProposalExpired"
 
 

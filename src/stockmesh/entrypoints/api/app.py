@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.entrypoints.api import problems
 from stockmesh.entrypoints.api.bodies import StrictJSONBodies
 from stockmesh.entrypoints.api.limits import BodyLimits, RateLimiter, ReadLimits, Timing
@@ -33,9 +34,10 @@ API_PREFIX = "/api"
 
 
 def create_app(settings: Settings | None = None, *, store: EventStore | None = None,
-               create: bool = False) -> FastAPI:
+               create: bool = False, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     """``create``: make the ledger if the URL names none; otherwise a missing ledger raises
-    ``LedgerMissing`` (an operator's typo must not start a server on a new, empty ledger)."""
+    ``LedgerMissing`` (an operator's typo must not start a server on a new, empty ledger).
+    ``clock``: the time the routes read (a test hands a ``ManualClock``)."""
     settings = settings or Settings.from_env()
     owns_store = store is None
     if store is None:
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None, *, store: EventStore | None = N
         store = open_store(settings.db_url, create=create)
     runtime = Runtime(settings=settings, store=store, view=GovernanceView(store),
                       limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
-                      metrics=Metrics())
+                      metrics=Metrics(), clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -35,18 +35,12 @@ def get_principal(request: Request, rt: RuntimeDep) -> Principal:
         raise Unauthenticated("send 'Authorization: Bearer <token>' (see `stockmesh token issue`)")
     with rt.view.current() as state:
         try:
-            principal = authenticate(state, secret.strip(), _now())
+            principal = authenticate(state, secret.strip(), rt.clock.now())
         except Unauthenticated:
             _limit(rt, f"ip:{client}")
             raise
     _limit(rt, f"token:{principal.token_id}")
     return principal
-
-
-def _now():  # type: ignore[no-untyped-def]
-    from stockmesh.entrypoints.api.services import now_utc
-
-    return now_utc()
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

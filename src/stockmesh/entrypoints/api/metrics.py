@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
@@ -30,13 +30,13 @@ class Metrics:
         self.proposals = Gauge("stockmesh_proposals", "Proposals by status", ["status"], registry=r)
         self._last: tuple[float, int] | None = None
 
-    def render(self, state: GovernanceState, head: int) -> bytes:
+    def render(self, state: GovernanceState, head: int, now_utc: datetime) -> bytes:
         now = time.monotonic()
         self.events_total.set(head)
         if self._last is not None and now > self._last[0]:
             self.events_rate.set((head - self._last[1]) / (now - self._last[0]))
         self._last = (now, head)
-        for site, hours in state.data_age_hours(datetime.now(UTC)).items():
+        for site, hours in state.data_age_hours(now_utc).items():
             self.data_age.labels(site=site).set(hours * 3600.0)
         counts: dict[str, int] = {}
         for record in state.proposals.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -128,7 +128,7 @@ def posture(store: EventStore, view: GovernanceView, principal: Principal) -> di
 
 
 def stock_detail(store: EventStore, state: GovernanceState, principal: Principal, sku: str, site: str,
-                 horizon: int = 28) -> dict[str, Any]:
+                 horizon: int = 28, *, today: date) -> dict[str, Any]:
     """History, forecast fan, projected inventory and open orders of one SKU x site."""
     if not principal.sees(site):
         raise Forbidden(f"this token is not scoped to site {site}")
@@ -152,7 +152,6 @@ def stock_detail(store: EventStore, state: GovernanceState, principal: Principal
         {"doc_id": d[0], "kind": d[1], "qty": d[5], "done": d[6], "counterparty": d[4], "expected_at": d[8]}
         for d in store.load_view("documents", {"sku": sku, "site": site, "status": "open"})
     ]
-    today = datetime.now(UTC).date()
     arrivals: dict[str, int] = {}
     for o in open_orders:
         if o["kind"] == "po":
@@ -205,7 +204,8 @@ def list_proposals(state: GovernanceState, principal: Principal, status: str | N
     return {"total": len(chosen), "items": [proposal_summary(r, now) for r in page]}
 
 
-def explanation(store: EventStore, state: GovernanceState, principal: Principal, proposal_id: str) -> dict[str, Any]:
+def explanation(store: EventStore, state: GovernanceState, principal: Principal, proposal_id: str,
+                now: datetime) -> dict[str, Any]:
     """A proposal's full story: what was proposed and why, every decision with its policy version
     and reasons, the events its command wrote, and the policy document that decided."""
     record = visible_proposal(state, principal, proposal_id)
@@ -222,7 +222,7 @@ def explanation(store: EventStore, state: GovernanceState, principal: Principal,
         doc = state.policies.get(name, None)
         if doc is not None and version in doc.versions:
             policy = doc.versions[version].to_dict()
-    return {"proposal": proposal_summary(record, datetime.now(UTC)), "provenance": record.provenance,
+    return {"proposal": proposal_summary(record, now), "provenance": record.provenance,
             "reasons": record.reasons, "history": history, "executed_events": executed, "policy": policy,
             "shadow_verdicts": record.shadow}
 
@@ -301,8 +301,7 @@ def verify(store: EventStore, chain: ChainCheck | None = None) -> dict[str, Any]
             "checked_now": report.events, "in_progress": False}
 
 
-def kpis(store: EventStore, state: GovernanceState, principal: Principal) -> dict[str, Any]:
-    now = datetime.now(UTC)
+def kpis(store: EventStore, state: GovernanceState, principal: Principal, now: datetime) -> dict[str, Any]:
     sites = sorted(set(state.shipped) | set(state.backordered) | set(state.last_data_at))
     per_site = []
     for site in sites:
@@ -356,6 +355,3 @@ def policies(state: GovernanceState) -> list[dict[str, Any]]:
             "history": record.history[-50:], "kpis": record.kpis[-20:]})
     return out
 
-
-def today() -> date:
-    return datetime.now(UTC).date()

@@ -7,6 +7,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.entrypoints.api.chaincheck import ChainCheck
 from stockmesh.entrypoints.api.limits import RateLimiter
 from stockmesh.entrypoints.api.metrics import Metrics
@@ -48,6 +49,9 @@ class Runtime:
     view: GovernanceView
     limiter: RateLimiter
     metrics: Metrics
+    # The time every route reads (approval windows, token expiry, data age): the system clock
+    # unless ``create_app`` is handed another.
+    clock: Clock = SYSTEM_CLOCK
     # Serialises proposal decisions in this process, so the second of two concurrent approvals
     # sees the first's outcome. Across processes the proposal's idempotency key still makes the
     # command execute once (see services.approve).

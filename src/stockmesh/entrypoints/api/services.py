@@ -14,9 +14,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput, InvalidTransition, StockmeshError
 from stockmesh.domain.events import Event
@@ -29,10 +29,6 @@ from stockmesh.ledger.port import EventStore
 from stockmesh.service.execute import Fact, Outcome, execute
 
 Emitted = list[tuple[str, Event]]
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def write(store: EventStore, emitted: Emitted, actor: str, **metadata: Any) -> None:
@@ -131,7 +127,8 @@ class SubmitResult:
 
 def submit_proposal(store: EventStore, state: GovernanceState, principal: Principal, *, action: str,
                     command: dict[str, Any], value: float, reasons: Sequence[str] = (),
-                    provenance: dict[str, Any] | None = None, metrics: Any = None) -> SubmitResult:
+                    provenance: dict[str, Any] | None = None, metrics: Any = None,
+                    clock: Clock = SYSTEM_CLOCK) -> SubmitResult:
     """A person (or an agent over HTTP) proposes an action; governance reviews it like an agent's."""
     principal.require("propose")
     proposal_id = uuid.uuid4().hex
@@ -146,7 +143,7 @@ def submit_proposal(store: EventStore, state: GovernanceState, principal: Princi
                         site=site, qty=qty, value=value, command=parsed, reasons=tuple(reasons),
                         provenance={**(provenance or {}), "requested_by": principal.user_id})
     started = time.perf_counter()
-    plan = decisions.submit(state, proposal, now_utc())
+    plan = decisions.submit(state, proposal, clock.now())
     if plan.execute:
         outcome = _run(store, proposal, plan.events, principal.user_id, policy_version=plan.verdict.policy_version)
         status = "executed" if outcome.status == "applied" else "failed"
@@ -168,9 +165,9 @@ def _proposal_value(record: Any) -> Proposal:
 
 
 def approve_proposal(store: EventStore, state: GovernanceState, principal: Principal, proposal_id: str,
-                     reason: str) -> str:
+                     reason: str, *, clock: Clock = SYSTEM_CLOCK) -> str:
     """Approve and execute once. Returns the resulting status ("executed" or "failed")."""
-    record, emitted = decisions.approve(state, proposal_id, principal, reason, now_utc())
+    record, emitted = decisions.approve(state, proposal_id, principal, reason, clock.now())
     outcome = _run(store, _proposal_value(record), emitted, principal.user_id, approved_by=principal.user_id)
     if outcome.status == "duplicate":
         raise InvalidTransition(f"proposal {proposal_id} was already executed", field="proposal_id")
@@ -178,13 +175,14 @@ def approve_proposal(store: EventStore, state: GovernanceState, principal: Princ
 
 
 def reject_proposal(store: EventStore, state: GovernanceState, principal: Principal, proposal_id: str,
-                    reason: str) -> None:
-    write(store, decisions.reject(state, proposal_id, principal, reason, now_utc()), principal.user_id)
+                    reason: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    write(store, decisions.reject(state, proposal_id, principal, reason, clock.now()), principal.user_id)
 
 
-def expire_proposals(store: EventStore, state: GovernanceState, principal: Principal) -> int:
+def expire_proposals(store: EventStore, state: GovernanceState, principal: Principal, *,
+                     clock: Clock = SYSTEM_CLOCK) -> int:
     principal.require("approve")
-    emitted = decisions.expire_due(state, now_utc())
+    emitted = decisions.expire_due(state, clock.now())
     write(store, emitted, principal.user_id)
     return len(emitted)
 

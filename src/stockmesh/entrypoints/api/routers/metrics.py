@@ -15,7 +15,7 @@ def metrics(rt: RuntimeDep, request: Request) -> Response:
     if not rt.settings.metrics_public:
         get_principal(request, rt)
     with rt.view.current() as state:
-        body = rt.metrics.render(state, rt.store.head()[0])
+        body = rt.metrics.render(state, rt.store.head()[0], rt.clock.now())
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

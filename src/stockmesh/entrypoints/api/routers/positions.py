@@ -49,4 +49,4 @@ def stock_detail(rt: RuntimeDep, principal: PrincipalDep, sku: IdPath, site: IdP
     """History, forecast fan, projected inventory and open orders of one SKU x site."""
     rt.catch_up()
     with rt.view.current() as state:
-        return queries.stock_detail(rt.store, state, principal, sku, site)
+        return queries.stock_detail(rt.store, state, principal, sku, site, today=rt.clock.now().date())

@@ -23,4 +23,4 @@ def list_forecasts(rt: RuntimeDep, principal: PrincipalDep, sku: SiteQuery = Non
 @router.get("/kpis")
 def get_kpis(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     with rt.view.current() as state:
-        return queries.kpis(rt.store, state, principal)
+        return queries.kpis(rt.store, state, principal, rt.clock.now())

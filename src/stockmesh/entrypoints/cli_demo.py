@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         from stockmesh.domain.errors import InvalidInput, StockmeshError
         from stockmesh.entrypoints.demo_ledger import choose
         from stockmesh.simulation.demo import plan_demo, run_demo
+        from stockmesh.simulation.report import write_report
 
         console = Console()
         # Every argument, then the ledger, is checked before anything is written or replaced.
@@ -64,7 +65,8 @@ def register(app: typer.Typer) -> None:
                         if name not in tasks:
                             tasks[name] = bar.add_task(name, total=total)
                         bar.update(tasks[name], completed=day)
-                    result = run_demo(plan, store, progress=progress, report_dir=report_dir)
+                    result = run_demo(plan, store, progress=progress)
+                    result.report_path = write_report(result, report_dir)
             finally:
                 store.close()
             ledger.install(scenario=result.scenario, seed=result.seed, created_at=datetime.now(UTC).isoformat())

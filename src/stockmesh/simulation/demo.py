@@ -88,11 +88,12 @@ def plan_demo(scenario_path: Path, *, seed: int | None = None,
 
 def run_demo(scenario_path: Path | DemoPlan, store: EventStore, *, seed: int | None = None,
              policy_path: Path | None = Path("policies/default.yaml"), max_auto_value: float = 5_000.0,
-             progress: Progress | None = None, report_dir: Path | None = Path("reports")) -> DemoResult:
+             progress: Progress | None = None) -> DemoResult:
     """``policy_path``: the governance policy the agents' proposals are reviewed under; without one,
     a minimal gate queues orders above ``max_auto_value``. Queued proposals are approved the same day
     by a simulated planner, so every verdict shows in the ledger without stalling the run. A
-    ``DemoPlan`` (from ``plan_demo``) stands for the scenario, seed, policy and value."""
+    ``DemoPlan`` (from ``plan_demo``) stands for the scenario, seed, policy and value. The caller
+    writes the report of the result (``report.write_report``) and sets ``report_path``."""
     plan = scenario_path if isinstance(scenario_path, DemoPlan) else plan_demo(
         scenario_path, seed=seed, policy_path=policy_path, max_auto_value=max_auto_value)
     scenario, spec = plan.scenario, plan.spec
@@ -124,12 +125,7 @@ def run_demo(scenario_path: Path | DemoPlan, store: EventStore, *, seed: int | N
               "events": chain.events, "orders": len(orders), "orders_without_explanation": len(unexplained),
               "example_order": orders[len(orders) // 2].split(":", 1)[1] if orders else None,
               "ledger_matches_world": _ledger_matches_world(store, twin)}
-    out = DemoResult(scenario.name, spec.seed, kpis, world, twin, checks, timings)
-    if report_dir is not None:
-        from stockmesh.simulation.report import write_report
-
-        out.report_path = write_report(out, report_dir)
-    return out
+    return DemoResult(scenario.name, spec.seed, kpis, world, twin, checks, timings)
 
 
 def _unexplained_orders(store: EventStore) -> tuple[list[str], list[str]]:

@@ -6,6 +6,8 @@ commands that use them, so ``stockmesh --help`` stays instant.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from stockmesh.entrypoints import (
@@ -27,6 +29,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        import stockmesh
+
+        typer.echo(f"stockmesh {stockmesh.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+        version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                              callback=_print_version)] = False,
+) -> None:
+    pass
+
+
 cli_ledger.register(app)
 app.add_typer(cli_policy.app, name="policy")
 app.add_typer(cli_forecast.app, name="forecast")

@@ -13,7 +13,7 @@ from stockmesh.governance.policy import load_policy_text
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.simulation.errors import ScenarioError
 from stockmesh.simulation.scenario import load_scenario
-from tests.unit.integration.conftest import DATA, seed_network
+from tests.unit.adapters.conftest import DATA, seed_network
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = (REPO / "policies" / "default.yaml").read_text()

@@ -15,7 +15,7 @@ from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import execute
 from tests.support.commands import c
-from tests.unit.integration.conftest import DATA, seed_network
+from tests.unit.adapters.conftest import DATA, seed_network
 
 EXAMPLES = ("ex_Example_9.6.1-ObjectEvent.jsonld", "ex_Example_9.6.3-AggregationEvent.jsonld",
             "ex_Example-TransactionEvents-2020_07_03y.jsonld", "ex_object_event_all_possible_fields.jsonld")

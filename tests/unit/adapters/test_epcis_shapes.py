@@ -15,7 +15,7 @@ from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.execute import execute
 from tests.support.commands import c
-from tests.unit.integration.conftest import DATA, seed_network
+from tests.unit.adapters.conftest import DATA, seed_network
 
 DC_LYON = "urn:epc:id:sgln:0614141.07346.0"
 STORE_LYON = "urn:epc:id:sgln:0012345.11111.0"

@@ -12,7 +12,7 @@ from stockmesh.domain.errors import Rejected
 from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
 from stockmesh.service.sink import OutboundMessage
-from tests.unit.integration.conftest import DATA
+from tests.unit.adapters.conftest import DATA
 
 T846 = (DATA / "x12_846.edi").read_text()
 T856 = (DATA / "x12_856.edi").read_text()

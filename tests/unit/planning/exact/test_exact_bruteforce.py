@@ -21,7 +21,7 @@ from stockmesh.planning.exact import (
     solve_ss_poisson,
 )
 from stockmesh.planning.exact._poisson import single_period_cost
-from tests.unit.planning.brute import gsm_costs, poisson_G, rq_cost, serial_poisson_cost, ss_cost
+from tests.unit.planning.exact.brute import gsm_costs, poisson_G, rq_cost, serial_poisson_cost, ss_cost
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 costs = st.floats(min_value=0.1, max_value=20.0)

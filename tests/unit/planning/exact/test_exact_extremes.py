@@ -157,7 +157,7 @@ def test_rq_normal_without_lead_time_is_the_eoq_with_planned_backorders(lead_tim
 def test_ss_optimum_holds_against_its_neighbours(mean: float, fixed_cost: float) -> None:
     # The renewal sums run over the window where the pmf is not 0; the optimum must still beat every
     # neighbouring (s, S) priced by the plain formula, and satisfy the Zheng-Federgruen test on s.
-    from tests.unit.planning.brute import poisson_G, ss_cost
+    from tests.unit.planning.exact.brute import poisson_G, ss_cost
 
     result = solve_ss_poisson(mean, 1.0, 9.0, fixed_cost)
     best = ss_cost(result.s, result.S, mean, 1.0, 9.0, fixed_cost)

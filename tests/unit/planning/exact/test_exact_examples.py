@@ -126,7 +126,7 @@ def test_gsm_example_6_3_serial() -> None:
 def test_large_means_and_fixed_costs_stay_exact() -> None:
     # Held-out style: a large mean and a large K; the cost must be a true local optimum in s and S.
     result = solve_ss_poisson(mean=150, holding_cost=1, stockout_cost=9, fixed_cost=400)
-    from tests.unit.planning.brute import ss_cost
+    from tests.unit.planning.exact.brute import ss_cost
 
     best = ss_cost(result.s, result.S, 150, 1, 9, 400)
     assert best == pytest.approx(result.expected_cost, rel=1e-10)

@@ -99,7 +99,9 @@ def run_backend(open_store: Callable[[str], Any], drop_store: Callable[[Any], No
 
     Returns the figures and the main store, left in place for the references to read its rows:
     the caller drops it with ``drop_store``."""
-    from stockmesh.projections.runner import catch_up, replay
+    from stockmesh.bootstrap import open_spec
+    from stockmesh.projections.rebuild import replay
+    from stockmesh.projections.runner import catch_up
     from stockmesh.service.execute import execute
     from stockmesh.service.ingest import ingest_file
 
@@ -123,7 +125,7 @@ def run_backend(open_store: Callable[[str], Any], drop_store: Callable[[Any], No
         gc.collect()
         with ui.task(f"{label}: replay", out.events) as advance:
             started = time.perf_counter()
-            replayed = replay(store, progress=advance)
+            replayed = replay(store, progress=advance, open_spec=open_spec)
             out.replay_s = time.perf_counter() - started
         if folded != out.events or replayed != out.events:
             raise RuntimeError(f"{label}: folded {folded} / replayed {replayed} of {out.events} events")

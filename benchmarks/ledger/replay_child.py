@@ -24,9 +24,10 @@ def hwm_kib() -> int | None:
 def main(path: str) -> None:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     baseline_hwm = hwm_kib()
+    from stockmesh.bootstrap import open_spec
     from stockmesh.ledger.sqlite import SqliteEventStore
     from stockmesh.projections.parallel import default_workers
-    from stockmesh.projections.runner import replay
+    from stockmesh.projections.rebuild import replay
 
     store = SqliteEventStore(path)
 
@@ -36,7 +37,7 @@ def main(path: str) -> None:
     workers = default_workers(store)
     started = time.perf_counter()
     stats: dict[str, list[int]] = {}
-    events = replay(store, progress=progress, workers=workers, stats=stats)
+    events = replay(store, progress=progress, workers=workers, stats=stats, open_spec=open_spec)
     seconds = time.perf_counter() - started
     store.close()
     print("R", json.dumps({"events": events, "seconds": seconds, "workers": workers,

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from stockmesh.domain.errors import InvalidInput, LedgerError
-from stockmesh.ledger.port import EventStore
+from stockmesh.ledger.port import EventStore, ReopenSpec
 
 DEFAULT_DB = "sqlite:///stockmesh.db"
 LEDGER_TABLE = "ledger_head"  # every ledger has it from `init` on; a database without it holds no ledger
@@ -98,6 +98,22 @@ def open_store(url: str | None = None, *, create: bool = True) -> EventStore:
         store.close()
         raise
     return store
+
+
+def open_spec(spec: ReopenSpec) -> EventStore:
+    """Open the store a ``reopen_spec()`` names, as it is (no ``init``, no key): how the workers of
+    a parallel replay, fresh processes, open the ledger and their staging read models
+    (``projections.rebuild.replay(..., open_spec=open_spec)``)."""
+    backend, args, kwargs = spec
+    if backend == "sqlite":
+        from stockmesh.ledger.sqlite import SqliteEventStore
+
+        return SqliteEventStore(*args, **kwargs)
+    if backend == "postgresql":
+        from stockmesh.ledger.postgres import PostgresEventStore
+
+        return PostgresEventStore(*args, **kwargs)
+    raise LedgerError(f"cannot open a {backend} store in another process")
 
 
 def postgres_has_ledger(store: object) -> bool:

@@ -4,14 +4,20 @@ read models as they were."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
+from stockmesh.bootstrap import open_spec
 from stockmesh.domain.errors import LedgerError
+from stockmesh.projections import rebuild
 from stockmesh.projections.parallel import partitions
-from stockmesh.projections.runner import catch_up, replay, verify, view_digest
+from stockmesh.projections.runner import catch_up, verify, view_digest
 from stockmesh.service.execute import execute
 from tests.support.commands import STORE, c
 from tests.unit.test_fold import SKUS, _random_ledger
+
+replay = partial(rebuild.replay, open_spec=open_spec)  # the workers open the stores as `stockmesh replay`'s do
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -23,7 +23,8 @@ from stockmesh.governance.policy import load_policy_text
 from stockmesh.ledger.chain import make_checkpoint, verify_chain
 from stockmesh.ledger.sql import now_iso
 from stockmesh.ledger.sqlite import SqliteEventStore
-from stockmesh.projections.runner import catch_up, replay
+from stockmesh.projections.rebuild import replay
+from stockmesh.projections.runner import catch_up
 from stockmesh.service.audit import AuditReport, audit
 from stockmesh.service.execute import execute
 from tests.conftest import drop_store, make_store

@@ -22,7 +22,8 @@ from stockmesh.projections.fold import (
     quantities,
 )
 from stockmesh.projections.parallel import partitions
-from stockmesh.projections.runner import catch_up, replay, view_digest
+from stockmesh.projections.rebuild import replay
+from stockmesh.projections.runner import catch_up, view_digest
 from stockmesh.service.execute import execute
 from tests.support.commands import DC, STORE, SUPPLIER, c, network
 

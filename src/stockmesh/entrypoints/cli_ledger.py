@@ -127,7 +127,9 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Rebuild the read models from the ledger (or, with --verify, check them against it)."""
+        from stockmesh.bootstrap import open_spec
         from stockmesh.projections import runner
+        from stockmesh.projections.rebuild import replay as rebuild
 
         with opened(db) as store:
             if verify_only:
@@ -138,7 +140,8 @@ def register(app: typer.Typer) -> None:
                 if verify_only:
                     report = runner.verify(store, progress=lambda n: bar.advance(task, n))
                 else:
-                    folded = runner.replay(store, progress=lambda n: bar.advance(task, n), workers=workers)
+                    folded = rebuild(store, progress=lambda n: bar.advance(task, n), workers=workers,
+                                     open_spec=open_spec)
         if not verify_only:
             typer.echo(f"rebuilt read models from {folded} events")
             return

@@ -9,11 +9,15 @@ range (the database filters them, see ``read_fold_rows(streams=...)``), folds th
 read models (SQLite renames them, PostgreSQL copies them) and sets the checkpoint: until then the
 live read models are untouched (still consistent with their own checkpoint), so a crash or a kill
 at any point leaves them as they were, and the next replay drops the staging a crash left behind.
-Events appended while the workers run are folded afterwards by an ordinary ``catch_up``.
+Events appended while the workers run are folded afterwards by an ordinary ``catch_up`` (see
+``rebuild.replay``, the caller). The workers open the stores with the function the caller passes
+(``bootstrap.open_spec``; it reaches them by reference, its module and name): this module knows
+no concrete store.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import queue as queue_module
@@ -25,12 +29,13 @@ from typing import IO, Any
 
 from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.errors import LedgerError
-from stockmesh.ledger.port import EventStore, Rebuildable
+from stockmesh.ledger.port import EventStore, Rebuildable, ReopenSpec
 from stockmesh.projections.fold import ViewFolder
 
 Progress = Callable[[int], None]
 PARALLEL_MIN_EVENTS = 250_000  # below this, starting processes costs more than it saves
-Spec = tuple[str, tuple[Any, ...], dict[str, Any]]
+Spec = ReopenSpec
+StoreOpener = Callable[[Spec], Any]  # a spec (``reopen_spec()``) -> the store it names, open
 
 
 def default_workers(store: EventStore) -> int:
@@ -45,17 +50,20 @@ def default_workers(store: EventStore) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def open_spec(spec: Spec) -> Any:
-    backend, args, kwargs = spec
-    if backend == "sqlite":
-        from stockmesh.ledger.sqlite import SqliteEventStore
+def opener_reference(open_spec: StoreOpener) -> list[str]:
+    """How a worker finds ``open_spec``: its module and name (a function at a module's top level)."""
+    module, name = getattr(open_spec, "__module__", None), getattr(open_spec, "__qualname__", "")
+    if not module or not name or "<" in name:
+        raise ValueError(f"open_spec must be a function at the top level of a module, not {open_spec!r}")
+    return [module, name]
 
-        return SqliteEventStore(*args, **kwargs)
-    if backend == "postgresql":
-        from stockmesh.ledger.postgres import PostgresEventStore
 
-        return PostgresEventStore(*args, **kwargs)
-    raise LedgerError(f"cannot open a {backend} store in another process")
+def resolve_opener(reference: list[str]) -> StoreOpener:
+    module, name = reference
+    target: Any = importlib.import_module(module)
+    for part in name.split("."):
+        target = getattr(target, part)
+    return target  # type: ignore[no-any-return]
 
 
 def partitions(sample: list[str], count: int) -> list[tuple[str | None, str | None]]:
@@ -79,11 +87,12 @@ def sample_size(events: int) -> int:
     return min(20_000, max(5_000, events // 200))
 
 
-def fold_partition(source_spec: Spec, target_spec: Spec, streams: tuple[str | None, str | None], upto: int,
-                   batch_size: int, report: Callable[[int], None]) -> int:
+def fold_partition(open_spec: StoreOpener, source_spec: Spec, target_spec: Spec,
+                   streams: tuple[str | None, str | None], upto: int, batch_size: int,
+                   report: Callable[[int], None]) -> int:
     """Fold the events up to ``upto`` of the streams in ``streams`` (a range of ids), read from the
-    store ``source_spec`` opens, into the staging read models of the store ``target_spec`` opens;
-    ``report`` hears each batch's size. Returns the events folded."""
+    store ``open_spec(source_spec)`` opens, into the staging read models of the store
+    ``open_spec(target_spec)`` opens; ``report`` hears each batch's size. Returns the events folded."""
     source, target = open_spec(source_spec), open_spec(target_spec)
     try:
         folder = ViewFolder(target, fresh=True)
@@ -113,17 +122,18 @@ def _pump(index: int, stream: IO[str], messages: queue_module.Queue[tuple[int, s
     messages.put((index, ""))  # end of output
 
 
-def parallel_replay(store: Any, workers: int, *, progress: Progress | None = None,
+def parallel_replay(store: Any, workers: int, *, open_spec: StoreOpener, progress: Progress | None = None,
                     batch_size: int = 200_000, stats: dict[str, Any] | None = None) -> int:
-    """Rebuild every read model of ``store`` with ``workers`` processes; return the events folded.
+    """Rebuild every read model of ``store`` up to its head with ``workers`` processes, which open
+    the stores with ``open_spec``; return the events folded (the caller catches up the events
+    appended meanwhile).
 
     The workers are fresh interpreters (``python -m stockmesh.projections.parallel``), not forks:
     nothing of this process (threads, open connections, the caller's ``__main__``) goes with them.
     They are started first and import while this process cuts the ranges and prepares the staging
     read models; each then reads its job (one JSON line) from its stdin.
     ``stats``, when given, receives ``worker_peak_rss_kib``: each worker's own peak RSS (VmHWM)."""
-    from stockmesh.projections.runner import catch_up
-
+    opener = opener_reference(open_spec)
     processes: list[subprocess.Popen[str]] = []
     messages: queue_module.Queue[tuple[int, str]] = queue_module.Queue()
     folded = 0
@@ -141,8 +151,8 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
         source = store.reopen_spec()
         for index, process in enumerate(processes):
             # a range per worker; a heavy stream can leave fewer ranges than workers: the rest exit
-            job = ({"source": source, "target": targets[index].reopen_spec(), "streams": ranges[index], "upto": upto,
-                    "batch_size": batch_size} if index < len(ranges) else {})
+            job = ({"opener": opener, "source": source, "target": targets[index].reopen_spec(),
+                    "streams": ranges[index], "upto": upto, "batch_size": batch_size} if index < len(ranges) else {})
             assert process.stdin is not None
             try:
                 process.stdin.write(json.dumps(job) + "\n")
@@ -184,7 +194,7 @@ def parallel_replay(store: Any, workers: int, *, progress: Progress | None = Non
         store.drop_staging()
         raise LedgerError(f"replay workers folded {folded} events of {upto}")
     store.swap_in_staging(upto)
-    return folded + catch_up(store, progress=progress)
+    return folded
 
 
 def main() -> int:
@@ -201,8 +211,8 @@ def main() -> int:
         print(f"P {count}", flush=True)
 
     low, high = job["streams"]
-    fold_partition(spec(job["source"]), spec(job["target"]), (low, high), int(job["upto"]), int(job["batch_size"]),
-                   report)
+    fold_partition(resolve_opener(job["opener"]), spec(job["source"]), spec(job["target"]), (low, high),
+                   int(job["upto"]), int(job["batch_size"]), report)
     print(f"M {_peak_rss_kib()}", flush=True)
     return 0
 

@@ -1,6 +1,6 @@
 """The catch-up runner: folds events after the saved checkpoint into the read models, and saves
-rows and checkpoint together. ``replay`` rebuilds from zero; ``verify`` rebuilds into a scratch
-in-memory copy and compares it with the live tables."""
+rows and checkpoint together. ``verify`` rebuilds into a scratch in-memory copy and compares it
+with the live tables; ``rebuild.replay`` rebuilds the live ones from zero."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stockmesh.domain.bulk import gc_paused
-from stockmesh.ledger.memory import MemoryEventStore
+from stockmesh.ledger import scratch_store
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.views import VIEWS
 from stockmesh.projections.fold import ViewFolder
@@ -42,23 +42,6 @@ def catch_up(store: EventStore, *, batch_size: int = 100_000, progress: Progress
             progress(len(rows))
 
 
-def replay(store: EventStore, progress: Progress | None = None, *, workers: int | None = None,
-           stats: dict[str, Any] | None = None) -> int:
-    """Fold the whole ledger again into fresh read models; return the events folded.
-
-    With ``workers`` > 1 (by default: one per core for a large ledger on SQLite or PostgreSQL, see
-    ``parallel.default_workers``) the streams are folded by that many processes into staging read models
-    that replace the read models at the end in one transaction; else the read models are dropped
-    and refolded here, batch by batch."""
-    from stockmesh.projections.parallel import default_workers, parallel_replay
-
-    count = default_workers(store) if workers is None else workers
-    if count > 1:
-        return parallel_replay(store, count, progress=progress, stats=stats)
-    store.reset_views()
-    return catch_up(store, progress=progress)
-
-
 def _normalise(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
@@ -82,7 +65,7 @@ class VerifyReport:
 
 def verify(store: EventStore, progress: Progress | None = None) -> VerifyReport:
     """Rebuild every read model from the log into a scratch copy and compare with the live ones."""
-    scratch = MemoryEventStore()
+    scratch = scratch_store()
     events = catch_up(scratch, source=store, progress=progress)
     live_checkpoint = store.view_checkpoint()
     head = store.head()[0]

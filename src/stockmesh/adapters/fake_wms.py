@@ -14,9 +14,9 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.service.sink import DeliveryFailed, OutboundMessage, Sink
 
 Key = tuple[str, str, str | None]  # sku, site, lot
@@ -44,6 +44,7 @@ class FakeWms(Sink):
     fail_next: int = 0  # transient failures still to raise
     lose_reply_next: int = 0  # apply, then raise as if the reply was lost
     refuse_topics: set[str] = field(default_factory=set)
+    clock: Clock = SYSTEM_CLOCK  # stamps a snapshot's as_of when none is given
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,7 +81,7 @@ class FakeWms(Sink):
 
     def snapshot(self, *, lots: bool = True, as_of: str | None = None) -> list[dict[str, Any]]:
         """Rows ``sku, site, lot, on_hand, in_transit, as_of`` as a WMS export would list them."""
-        stamp = as_of or datetime.now(UTC).isoformat()
+        stamp = as_of or self.clock.now().isoformat()
         rows: dict[Key, dict[str, Any]] = {}
         for (sku, site, lot), qty in sorted(self.on_hand.items(), key=lambda kv: tuple(map(str, kv[0]))):
             key = (sku, site, lot if lots else None)

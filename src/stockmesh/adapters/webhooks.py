@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import httpx
 
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.service.sink import DeliveryFailed, OutboundMessage, Sink
 
@@ -43,7 +43,7 @@ def verify_signature(secret: bytes, body: bytes, header: str, *, tolerance: floa
         given = parts["v1"]
     except (KeyError, ValueError):
         raise InvalidInput("malformed signature header", field=SIGNATURE_HEADER) from None
-    current = time.time() if now is None else now
+    current = SYSTEM_CLOCK.now().timestamp() if now is None else now
     if abs(current - timestamp) > tolerance:
         raise InvalidInput("signature timestamp outside the tolerance (replayed or clock skew)",
                            field=SIGNATURE_HEADER)
@@ -58,7 +58,7 @@ class WebhookSink(Sink):
 
     def __init__(self, url: str, secret: bytes | str, *, client: httpx.Client | None = None,
                  timeout: float = 10.0, topics: Sequence[str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         if not url.startswith(("http://", "https://")):
             raise InvalidInput("webhook URL must be http:// or https://", field="url")
         if not secret:
@@ -78,7 +78,7 @@ class WebhookSink(Sink):
             "Idempotency-Key": message.message_id,
             "X-Stockmesh-Topic": message.topic,
             "X-Stockmesh-Attempt": str(message.attempt),
-            SIGNATURE_HEADER: sign(self.secret, body, int(self.clock())),
+            SIGNATURE_HEADER: sign(self.secret, body, int(self.clock.now().timestamp())),
         }
         try:
             response = self.client.post(self.url, content=body, headers=headers)

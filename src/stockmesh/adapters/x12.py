@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput, Rejected, StockmeshError
 from stockmesh.domain.inputs import MAX_NUMBER_CHARS
@@ -477,7 +478,7 @@ def _element(value: Any, name: str) -> str:
 def write_850(order: Mapping[str, Any], *, sender: str, receiver: str, control: int,
               when: datetime | None = None) -> str:
     """An 850 for one of our purchase orders (the ``PlacePurchaseOrder`` payload)."""
-    when = when or datetime.now(UTC)
+    when = when or SYSTEM_CLOCK.now()
     body = [f"BEG*00*SA*{_element(order['po_id'], 'po_id')}**{when:%Y%m%d}",
             f"N1*ST**92*{_element(order['site'], 'site')}",
             f"N1*SE**92*{_element(order['supplier'], 'supplier')}",
@@ -491,7 +492,7 @@ def write_850(order: Mapping[str, Any], *, sender: str, receiver: str, control: 
 def write_997(ix: Interchange, *, sender: str | None = None, control: int | None = None,
               error: StockmeshError | None = None, when: datetime | None = None) -> str:
     """The functional acknowledgement of a received interchange: accepted, or rejected with error."""
-    when = when or datetime.now(UTC)
+    when = when or SYSTEM_CLOCK.now()
     status = "R" if error is not None else "A"
     body: list[str] = []
     for group in ix.groups:
@@ -509,7 +510,7 @@ class X12OrderSink(Sink):
     the file and writes nothing (a trading partner de-duplicates on the same ISA13)."""
 
     def __init__(self, directory: Path | str, *, sender: str = "STOCKMESH", receiver: str = "PARTNER",
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.directory = Path(directory)
         self.sender = sender
         self.receiver = receiver
@@ -524,7 +525,7 @@ class X12OrderSink(Sink):
             return
         try:
             text = write_850(message.payload, sender=self.sender, receiver=self.receiver, control=control,
-                             when=self.clock())
+                             when=self.clock.now())
         except (InvalidInput, KeyError) as exc:
             raise DeliveryFailed(f"cannot write an 850: {exc}", permanent=True) from exc
         try:

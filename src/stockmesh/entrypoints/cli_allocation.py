@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 import typer
 
+from stockmesh.domain.clock import SYSTEM_CLOCK
 from stockmesh.entrypoints.cli_options import DbOption, JsonOption, ensure_views, fail, opened
 
 
@@ -49,7 +50,7 @@ def _first_data(store: Any, stream: str) -> dict[str, Any]:
     return orjson.loads(events[0].data) if events else {}
 
 
-def read_network(store: Any, *, sku: str | None, window_days: int) -> LedgerNetwork:
+def read_network(store: Any, *, sku: str | None, window_days: int, today: dt.date) -> LedgerNetwork:
     """Positions, site kinds, demand over the window, supply relations and unit costs."""
     from stockmesh.projections.positions import positions
 
@@ -72,7 +73,7 @@ def read_network(store: Any, *, sku: str | None, window_days: int) -> LedgerNetw
             elif event.type == "TransferShippedOut":
                 senders[(row["sku"], orjson.loads(event.data)["to_site"])][row["site"]] += 1
         sales[key] = daily
-    end = dt.date.fromisoformat(latest) if latest else dt.date.today()
+    end = dt.date.fromisoformat(latest) if latest else today
     days = [(end - dt.timedelta(days=k)).isoformat() for k in range(window_days)]
     for row in rows:
         site, item = row["site"], row["sku"]
@@ -132,7 +133,7 @@ def register(app: typer.Typer) -> None:
         if not 0 < service < 1:
             raise fail("--service must lie strictly between 0 and 1", 2)
         with opened(db) as store:
-            net = read_network(store, sku=sku, window_days=window)
+            net = read_network(store, sku=sku, window_days=window, today=SYSTEM_CLOCK.now().date())
         if not net.sku:
             raise fail(f"unknown SKU '{sku}': no positions in the ledger", 2)
         index = {site: i for i, site in enumerate(net.site)}
@@ -199,7 +200,7 @@ def register(app: typer.Typer) -> None:
         from stockmesh.planning.allocation.rebalance import Lanes, RebalanceProblem
 
         with opened(db) as store:
-            net = read_network(store, sku=sku, window_days=window)
+            net = read_network(store, sku=sku, window_days=window, today=SYSTEM_CLOCK.now().date())
             if sku is not None and not net.sku:
                 raise fail(f"unknown SKU '{sku}': no positions in the ledger", 2)
             sites = sorted(set(net.site))
@@ -227,7 +228,7 @@ def register(app: typer.Typer) -> None:
                                 min_shipment=np.full(m, min_shipment))))
             except AllocationInputError as exc:
                 raise fail(str(exc), 2) from exc
-            label = f"rebalance-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
+            label = f"rebalance-{SYSTEM_CLOCK.now().strftime('%Y%m%dT%H%M%S')}"
             proposals = agent.propose(result, sku=net.sku, site=net.site, unit_cost=np.array(net.unit_cost),
                                       label=label, tempo="reactive")
             executed: list[str] = []

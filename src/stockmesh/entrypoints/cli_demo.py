@@ -30,12 +30,12 @@ def register(app: typer.Typer) -> None:
         """Run a simulated multi-site network with the agents against the baselines; KPIs and a report.
         Creates the ledger if there is none."""
         import os
-        from datetime import UTC, datetime
 
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
+        from stockmesh.domain.clock import SYSTEM_CLOCK
         from stockmesh.domain.errors import InvalidInput, StockmeshError
         from stockmesh.entrypoints.demo_ledger import choose
         from stockmesh.simulation.demo import plan_demo, run_demo
@@ -66,10 +66,10 @@ def register(app: typer.Typer) -> None:
                             tasks[name] = bar.add_task(name, total=total)
                         bar.update(tasks[name], completed=day)
                     result = run_demo(plan, store, progress=progress)
-                    result.report_path = write_report(result, report_dir)
+                    result.report_path = write_report(result, report_dir, generated_at=SYSTEM_CLOCK.now())
             finally:
                 store.close()
-            ledger.install(scenario=result.scenario, seed=result.seed, created_at=datetime.now(UTC).isoformat())
+            ledger.install(scenario=result.scenario, seed=result.seed, created_at=SYSTEM_CLOCK.now().isoformat())
         except StockmeshError as exc:
             ledger.discard()
             raise fail(str(exc)) from exc

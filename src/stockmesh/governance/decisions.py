@@ -9,8 +9,9 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from stockmesh.domain.clock import SYSTEM_CLOCK
 from stockmesh.domain.errors import AlreadyExists, InvalidInput, InvalidTransition, UnknownEntity
 from stockmesh.domain.events import Event
 from stockmesh.domain.governance import (
@@ -209,7 +210,7 @@ def issue_token(state: GovernanceState, user_id: str, by: str, *, sites: list[st
         raise InvalidInput(f"a token cannot reach beyond its user's sites {user.sites}", field="sites")
     expires = None
     if ttl_days is not None:
-        expires = ((now or datetime.now(UTC)) + timedelta(days=ttl_days)).isoformat()
+        expires = ((now or SYSTEM_CLOCK.now()) + timedelta(days=ttl_days)).isoformat()
     token_id, secret = new_token()
     return [(f"token:{token_id}", TokenIssued(token_id=token_id, user_id=user_id, token_hash=hash_token(secret),
                                               sites=scope, expires_at=expires, by=by))], secret

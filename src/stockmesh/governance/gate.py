@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from stockmesh.domain.clock import SYSTEM_CLOCK
 from stockmesh.domain.proposals import Proposal
 from stockmesh.governance.policy import PolicyDocument
 from stockmesh.governance.risk import risk_score
@@ -39,7 +40,7 @@ class ReviewContext:
     proposal belongs to. ``sku_class``: the SKU's class for the policy's scope.
     """
 
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    now: datetime = field(default_factory=SYSTEM_CLOCK.now)
     forecast_mean: float | None = None
     forecast_sd: float | None = None
     last_order_qty: int | None = None

@@ -25,13 +25,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from stockmesh.domain import commands as cmd
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.domain.errors import InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore, OutboxStore
 from stockmesh.ledger.records import OutboxEntry, OutboxMessage
@@ -71,10 +72,6 @@ class RelayReport:
         self.errors.extend(other.errors)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DeliveryFailed) and not exc.permanent
 
@@ -97,7 +94,7 @@ class OutboxRelay:
                  bus: Bus | None = None, max_attempts: int = 10, call_attempts: int = 3,
                  retry_wait: Callable[[RetryCallState], float] | None = None,
                  call_wait: Callable[[RetryCallState], float] | None = None,
-                 batch_size: int = 500, clock: Callable[[], datetime] = _now,
+                 batch_size: int = 500, clock: Clock = SYSTEM_CLOCK,
                  subject_root: str = SUBJECT_ROOT) -> None:
         if max_attempts < 1 or call_attempts < 1:
             raise InvalidInput("attempts must be at least 1", field="max_attempts")
@@ -127,7 +124,7 @@ class OutboxRelay:
         after = 0
         handled = 0
         while limit is None or handled < limit:
-            now = self.clock()
+            now = self.clock.now()
             size = self.batch_size if limit is None else min(self.batch_size, limit - handled)
             batch = self.store.outbox_entries(status="pending", due_before=now.isoformat(), limit=size,
                                               after_seq=after)
@@ -190,7 +187,7 @@ class OutboxRelay:
 
     def _delivered(self, entry: OutboxEntry, report: RelayReport) -> None:
         self.store.outbox_update(entry.seq, status="delivered", attempts=entry.attempts + 1,
-                                 last_error=None, delivered_at=self.clock().isoformat())
+                                 last_error=None, delivered_at=self.clock.now().isoformat())
         report.delivered += 1
 
     def _failed(self, entry: OutboxEntry, exc: DeliveryFailed, report: RelayReport) -> None:
@@ -203,7 +200,7 @@ class OutboxRelay:
             log.warning("outbox message %s is dead after %d attempt(s): %s", entry.message_id, attempts, error)
             return
         delay = float(self.retry_wait(_Attempt(attempts)))  # type: ignore[arg-type]
-        due = (self.clock() + timedelta(seconds=delay)).isoformat()
+        due = (self.clock.now() + timedelta(seconds=delay)).isoformat()
         self.store.outbox_update(entry.seq, status="pending", attempts=attempts, next_attempt_at=due,
                                  last_error=error)
         report.retried += 1
@@ -275,8 +272,8 @@ def counts(store: OutboxStore) -> dict[str, int]:
 
 # -- writing actions with their messages -------------------------------------------------------
 
-def message_for(command: cmd.Command, *, topic: str | None = None,
-                created_at: str | None = None) -> OutboxMessage:
+def message_for(command: cmd.Command, *, topic: str | None = None, created_at: str | None = None,
+                clock: Clock = SYSTEM_CLOCK) -> OutboxMessage:
     """The outbound message of an action command; its id derives from the command's key."""
     name = topic or ACTION_TOPICS.get(type(command))
     if name is None:
@@ -284,7 +281,7 @@ def message_for(command: cmd.Command, *, topic: str | None = None,
     payload = command.payload()
     return OutboxMessage(f"out:{command.idempotency_key}", name,
                          orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode(),
-                         created_at or _now().isoformat())
+                         created_at or clock.now().isoformat())
 
 
 def execute_with_outbox(store: EventStore, commands: Sequence[cmd.Command], *,

@@ -36,6 +36,7 @@ from stockmesh.agents.inventory import InventoryAgent
 from stockmesh.agents.rebalancing import RebalancingAgent
 from stockmesh.agents.replenishment import ReplenishmentAgent, ReplenishmentRows
 from stockmesh.agents.supply import LateOrder, SupplyChainAgent
+from stockmesh.domain.clock import ManualClock
 from stockmesh.domain.commands import (
     AdjustStock,
     Command,
@@ -111,7 +112,7 @@ class LedgerTwin:
         # a policy document is reviewed by the governance guardrails with the twin's own context
         self.policy_document = gate if isinstance(gate, PolicyDocument) else None
         self.gate: Gate = PolicyGate(gate, self._context) if isinstance(gate, PolicyDocument) else gate
-        self._now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        self.clock = ManualClock(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))  # the simulated day's noon
         self._last_order: dict[tuple[str, str], int] = {}
         self._spent: dict[tuple[str, str, str], float] = defaultdict(float)  # (kind, who, month) -> value
         self._executed_count: dict[tuple[str, str, str, str], int] = defaultdict(int)
@@ -291,7 +292,7 @@ class LedgerTwin:
             self._watch(observation, decision)
         quantity = self._feasible(rows, decision.order_quantity, decision)
         label = f"{self.run_id}-D{day:04d}"
-        self._now = dt.datetime.combine(self.dates[day], dt.time(12), dt.UTC)
+        self.clock.set(dt.datetime.combine(self.dates[day], dt.time(12), dt.UTC))
         proposals = self.replenishment.propose(self.rows, rows, quantity, day_label=label, explain=decision.explain,
                                                policy_version=f"{decision.policy}-v1",
                                                triggers=self._triggers(observation, rows, decision, quantity))
@@ -384,7 +385,7 @@ class LedgerTwin:
                                                   policy_version=f"{decision.policy}-v1")
         if not proposals:
             return
-        self._now = dt.datetime.combine(self.dates[day], dt.time(12), dt.UTC)
+        self.clock.set(dt.datetime.combine(self.dates[day], dt.time(12), dt.UTC))
         report = run_cycle(self.store, proposals, self.gate, occurred_at=self._iso(day),
                            metadata={"source": "agents", "run": self.run_id})
         executed = list(report.executed)
@@ -476,10 +477,10 @@ class LedgerTwin:
         level = inputs.get("level")
         mean = None if level is None else float(level) * float(inputs.get("promotion_uplift") or 1.0)
         variance = inputs.get("daily_variance")
-        month = self._now.strftime("%Y-%m")
+        month = self.clock.now().strftime("%Y-%m")
         supplier = getattr(p.command, "supplier", None)
         return ReviewContext(
-            now=self._now, forecast_mean=mean, forecast_sd=None if variance is None else float(variance) ** 0.5,
+            now=self.clock.now(), forecast_mean=mean, forecast_sd=None if variance is None else float(variance) ** 0.5,
             last_order_qty=self._last_order.get((p.sku, p.site)),
             spent_by_supplier={supplier: self._spent[("supplier", supplier, month)]} if supplier else {},
             spent_by_site={p.site: self._spent[("site", p.site, month)]},
@@ -488,7 +489,7 @@ class LedgerTwin:
             blast_radius=len({p.site, getattr(p.command, "from_site", p.site)}))
 
     def _remember(self, executed: list[Proposal]) -> None:
-        month = self._now.strftime("%Y-%m")
+        month = self.clock.now().strftime("%Y-%m")
         for p in executed:
             self._last_order[(p.sku, p.site)] = p.qty
             if p.action == "DispatchTransfer":

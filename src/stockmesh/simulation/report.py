@@ -44,7 +44,7 @@ def kpi_table_html(kpis: dict[str, dict[str, Any]]) -> str:
     return f"<table><tr><th></th>{head}</tr>{''.join(body)}</table>"
 
 
-def write_report(result: DemoResult, directory: Path) -> Path:
+def write_report(result: DemoResult, directory: Path, *, generated_at: dt.datetime) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     world = result.agents_world
     spec = world.spec
@@ -86,7 +86,7 @@ th:first-child{{text-align:left}}h2{{margin-top:1.6em}}.row{{display:flex;gap:2e
 <p>{spec.n_rows:,} SKU x site rows ({len(spec.sku_ids)} SKUs, {len(spec.site_ids)} sites,
 {len(spec.supplier_ids)} suppliers), {spec.warmup_days} warm-up and {spec.measured_days} measured days.
 The baselines run as people run them today; the agents run through proposals, governance and the ledger.
-Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>
+Generated {generated_at.astimezone(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>
 <h2>KPIs (measured days)</h2>{kpi_table_html(result.kpis)}
 <div class="row">{cost}{service}</div>
 <h2>Network stock posture over time</h2>{posture}

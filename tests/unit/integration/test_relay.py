@@ -12,6 +12,7 @@ import pytest
 
 from stockmesh.adapters.fake_wms import FakeWms
 from stockmesh.adapters.webhooks import SIGNATURE_HEADER, WebhookSink, verify_signature
+from stockmesh.domain.clock import ManualClock
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.ledger.memory import MemoryEventStore
 from stockmesh.projections.positions import positions
@@ -73,11 +74,11 @@ def test_in_call_retries_are_bounded_and_jittered_waits_schedule_the_next_attemp
     store = with_orders(1)
     wms = FakeWms(fail_next=2)
     now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-    r = outbox.OutboxRelay(store, routes={">": [wms]}, call_attempts=3, call_wait=no_wait, clock=lambda: now)
+    r = outbox.OutboxRelay(store, routes={">": [wms]}, call_attempts=3, call_wait=no_wait, clock=ManualClock(now))
     assert r.run_once().delivered == 1 and wms.deliveries == 3  # two failures absorbed in the call
     store = with_orders(1)
     wms = FakeWms(down=True)
-    r = outbox.OutboxRelay(store, routes={">": [wms]}, call_attempts=2, call_wait=no_wait, clock=lambda: now)
+    r = outbox.OutboxRelay(store, routes={">": [wms]}, call_attempts=2, call_wait=no_wait, clock=ManualClock(now))
     assert r.run_once().retried == 1
     (entry,) = store.outbox_entries(status="pending")
     assert entry.attempts == 1 and entry.next_attempt_at > now.isoformat() and "unreachable" in entry.last_error

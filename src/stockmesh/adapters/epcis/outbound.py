@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from stockmesh.adapters.epcis.mapping import EpcisMapping
 from stockmesh.adapters.epcis.vocabulary import ADJUSTING, EPCIS_CONTEXT, NS
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.domain.model import parse_stock_stream
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
@@ -107,13 +107,13 @@ def _export_one(e: Any, mapping: EpcisMapping, transfers: Mapping[str, tuple[str
 
 
 def export_document(store: EventStore, mapping: EpcisMapping | None = None, *, after: int = 0,
-                    events: Iterable[dict[str, Any]] | None = None) -> dict[str, Any]:
+                    events: Iterable[dict[str, Any]] | None = None, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
     """An EPCISDocument with our stock events (valid against the GS1 EPCIS 2.0 JSON schema)."""
     listed = list(events if events is not None else export_events(store, mapping, after=after))
     return {
         "@context": [EPCIS_CONTEXT, {"stockmesh": NS}],
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
-        "creationDate": datetime.now(UTC).isoformat(),
+        "creationDate": clock.now().isoformat(),
         "epcisBody": {"eventList": listed},
     }

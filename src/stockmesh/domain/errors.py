@@ -31,7 +31,7 @@ Errors from drivers (sqlite3, psycopg, nats) are translated at the adapter bound
 ``LedgerError`` for the stores, ``BusError`` for the bus, ``DeliveryFailed`` for the sinks. Two
 private exceptions never leave their module: ``_Refused`` (governance/strict_yaml, the YAML
 loader's own error, turned into ``InvalidInput`` there) and ``_InvalidLines`` (service/ingest,
-raised into a transaction to roll it back). ``tests/unit/test_errors.py`` holds the code to this
+raised into a transaction to roll it back). ``tests/unit/domain/test_errors.py`` holds the code to this
 drawing.
 """
 

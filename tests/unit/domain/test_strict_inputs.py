@@ -15,7 +15,7 @@ from stockmesh.simulation.errors import ScenarioError
 from stockmesh.simulation.scenario import load_scenario
 from tests.unit.adapters.conftest import DATA, seed_network
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 POLICY = (REPO / "policies" / "default.yaml").read_text()
 SCENARIO = (REPO / "scenarios" / "default.yaml").read_text()
 T846 = (DATA / "x12_846.edi").read_text()

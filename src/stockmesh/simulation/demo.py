@@ -24,6 +24,7 @@ from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.kpis import compute_kpis
 from stockmesh.simulation.ledger_twin import LedgerTwin
+from stockmesh.simulation.policy_choice import PolicyChoice
 from stockmesh.simulation.scenario import load_scenario
 from stockmesh.simulation.simulate import make_policy, simulate
 
@@ -101,13 +102,13 @@ def run_demo(scenario_path: Path | DemoPlan, store: EventStore, *, seed: int | N
     timings: dict[str, float] = {}
     for name in BASELINES:
         started = time.perf_counter()
-        result = simulate(spec, name, on_day=(lambda d, n=name: progress(n, d, spec.n_days)) if progress else None)
+        result = simulate(spec, PolicyChoice(baseline=name), on_day=(lambda d, n=name: progress(n, d, spec.n_days)) if progress else None)
         kpis[name] = result.kpis
         timings[name] = time.perf_counter() - started
     stores = np.flatnonzero(spec.row_echelon == 0)
     measured = spec.demand[spec.first_measured_day:, stores].sum(axis=0)
     spotlight = int(stores[int(np.argmax(measured))])
-    twin = LedgerTwin(spec, make_policy("agents", spec), store, plan.gate, run_id=f"{spec.name}-s{spec.seed}",
+    twin = LedgerTwin(spec, make_policy(PolicyChoice(), spec), store, plan.gate, run_id=f"{spec.name}-s{spec.seed}",
                       spotlight_row=spotlight)
     started = time.perf_counter()
     world = twin.run((lambda d: progress("agents", d, spec.n_days)) if progress else None)

@@ -15,7 +15,7 @@ from stockmesh.projections.parallel import partitions
 from stockmesh.projections.runner import catch_up, verify, view_digest
 from stockmesh.service.execute import execute
 from tests.support.commands import STORE, c
-from tests.unit.test_fold import SKUS, _random_ledger
+from tests.unit.projections.test_fold import SKUS, _random_ledger
 
 replay = partial(rebuild.replay, open_spec=open_spec)  # the workers open the stores as `stockmesh replay`'s do
 

@@ -24,6 +24,10 @@ reaches ``lane_free_freight_units``), supplier minimum order quantities per line
 mode per supply lane (lead time x factor, its own costs; the day's expedited lines form their own
 shipment) and lateral lanes between stocking sites. A policy reaches the last two through
 ``observation.controls`` (``expedite(rows)`` before returning its orders, ``transship(...)``).
+
+One piece: ``Observation`` holds views on the world's live arrays and ``WorldControls`` writes into
+its state for the day (expedite flags, allocations, the pipeline), so both are faces of
+``SimulatedWorld`` that change with it; apart, the world's internals would have to become an API.
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@ each evaluation window is made, and its conformal quantiles are fitted, only on 
 ``selection_windows`` windows before it (nested), so its figures are out of sample.
 
 Series are processed in chunks of rows so that memory stays bounded for 100k series.
+
+One piece: both entry points are the same pipeline (prepare the panel, cut it in chunks of
+``CHUNK_BYTES``, stack the candidates' forecasts, score the windows, choose, add the expensive
+models, fit the conformal quantiles); ``backtest`` runs it nested per evaluation window. Apart,
+each module would import a dozen private steps of the other.
 """
 
 from __future__ import annotations

@@ -58,6 +58,10 @@ the stores' (demand-weighted, priorities included), not a share of it; a unit to
 row censored for the whole window still has an estimate); a DC reuses the estimates its stores made
 earlier the same day (the world asks echelon by echelon, from the stores up) and computes them itself
 when they are missing. Provenance of every row is returned.
+
+One piece: the estimation steps above and the (s, S) rule are one daily computation over the same
+arrays, in the order listed, with one settings object and one memory of last levels between days;
+the helpers below each serve one step of ``AgentsPolicy.decide`` and nothing else.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     store.close()
 
 
+@pytest.mark.slow
 def test_no_server_errors(api_schema: Any) -> None:
     """Every operation, ``max_examples`` generated cases each (schemathesis' pytest plugin does not
     load under pytest 9, so the operations are driven through hypothesis directly)."""

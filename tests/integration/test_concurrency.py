@@ -87,6 +87,7 @@ def _process_worker(url: str, schema: str | None, start: int, count: int, barrie
 
 @pytest.mark.parametrize("racers", [50, 200])
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.slow
 def test_processes(backend: str, racers: int, tmp_path: Path) -> None:
     store = make_store(backend, tmp_path)
     try:

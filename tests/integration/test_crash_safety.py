@@ -37,6 +37,7 @@ def count(db: Path) -> int:
 
 
 @pytest.mark.parametrize("helpers", ["in-process", "writer-process"])
+@pytest.mark.slow
 def test_kill_minus_nine_during_ingest(tmp_path: Path, helpers: str) -> None:
     """``writer-process``: the ingest hands its SQL to a writer process and its fingerprints to a
     worker (``ledger.writer``, ``service.fingerprints``), as a big file's ingest does; the kill

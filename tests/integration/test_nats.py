@@ -86,6 +86,7 @@ def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     return bool(predicate())
 
 
+@pytest.mark.slow
 def test_msg_id_dedup_durable_consumer_and_site_subjects() -> None:
     need(port_open("127.0.0.1", 4222), f"NATS not reachable at {SHARED_URL}")
     root = f"t{uuid.uuid4().hex[:10]}"
@@ -117,6 +118,7 @@ def test_msg_id_dedup_durable_consumer_and_site_subjects() -> None:
         bus.close()
 
 
+@pytest.mark.slow
 def test_server_killed_under_load_then_restarted_nothing_lost_nothing_twice(own_nats: OwnNats,
                                                                              tmp_path: Path) -> None:
     outage = float(os.environ.get("STOCKMESH_NATS_OUTAGE", "3"))
@@ -184,6 +186,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_consumer_killed_between_commit_and_ack_redelivery_applies_once(own_nats: OwnNats, tmp_path: Path) -> None:
     receiver = ledger(tmp_path / "receiver.db")
     bus = NatsBus(own_nats.url)

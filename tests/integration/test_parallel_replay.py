@@ -75,6 +75,7 @@ def test_events_appended_during_a_parallel_replay_are_folded_after_the_swap(sql_
     assert view_digest(sql_store) == parallel
 
 
+@pytest.mark.slow
 def test_a_failed_worker_leaves_the_live_read_models_untouched(sql_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _random_ledger(sql_store, 9, commands=200)
     catch_up(sql_store)

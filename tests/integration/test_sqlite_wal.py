@@ -28,6 +28,7 @@ def _write_for(store: SqliteEventStore, path: Path, seconds: float) -> tuple[int
 
 
 @pytest.mark.parametrize("limit_kib, bounded", [(256, True), (10**9, False)])
+@pytest.mark.slow
 def test_the_wal_is_truncated_past_its_limit_under_a_busy_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  limit_kib: int, bounded: bool) -> None:
     monkeypatch.setattr(_Checkpointer, "truncate_bytes", limit_kib * 1024)

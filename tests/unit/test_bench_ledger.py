@@ -45,6 +45,7 @@ def test_percentile_and_summary() -> None:
     assert stats.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "runs": [3.0, 1.0, 2.0]}
 
 
+@pytest.mark.slow
 def test_tiny_run_reports_every_figure(tmp_path: Path) -> None:
     cfg = config.BenchConfig(events=3_000, replay_events=4_000, chunk_lines=1_500, runs=1, pg_url=None, single=40,
                             reserve=40, peer_single=40, peer_batch=1_000, skus=40, sites=5,

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.shared_data
 
 
 @pytest.mark.parametrize("name", ["carparts.csv", "hospital.csv"])
+@pytest.mark.slow
 def test_automatic_selection_meets_the_acceptance_figures(shared_data: Path, name: str) -> None:
     demand = read_demand_csv(shared_data / "demand" / name)
     report = backtest(demand.panel, 6, folds=3, settings=ForecastSettings(horizon=6))

@@ -39,6 +39,7 @@ def test_missing_errors_are_skipped_and_bias_shows_in_the_tracking_signal() -> N
     assert detect_drift(errors).detector[1] == "cusum"
 
 
+@pytest.mark.slow
 def test_expensive_candidates_run_on_a_bounded_share_of_the_worst_smooth_series() -> None:
     pytest.importorskip("statsforecast")
     rng = np.random.default_rng(1)

@@ -103,6 +103,7 @@ def test_cheap_models_match_statsforecast(ours: str, theirs: str) -> None:
     np.testing.assert_allclose(mine, reference, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_chunked_runs_handle_series_of_every_length(monkeypatch: pytest.MonkeyPatch) -> None:
     from stockmesh.planning.forecast import engine
     from stockmesh.planning.forecast.panel import panel_from_matrix

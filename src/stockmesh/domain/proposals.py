@@ -58,8 +58,9 @@ class Proposal:
     def to_execute(self, occurred_at: str | None = None, *, actor: str | None = None) -> Command:
         """The command keyed by the proposal, by ``actor``; ``occurred_at`` (the cycle's business
         time), when given, replaces the command's own."""
-        command = replace(self.command, idempotency_key=self.idempotency_key, actor=actor)
-        return command if occurred_at is None else replace(command, occurred_at=occurred_at)
+        if occurred_at is None:
+            return replace(self.command, idempotency_key=self.idempotency_key, actor=actor)
+        return replace(self.command, idempotency_key=self.idempotency_key, actor=actor, occurred_at=occurred_at)
 
 
 def command_body(command: Command) -> dict[str, Any]:

@@ -3,15 +3,14 @@ retries; dead letters visible and replayable; signed webhooks; the inbox applies
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from datetime import UTC, datetime
 
-import httpx
 import orjson
 import pytest
 
 from stockmesh.adapters.fake_wms import FakeWms
-from stockmesh.adapters.webhooks import SIGNATURE_HEADER, WebhookSink, verify_signature
 from stockmesh.domain.clock import ManualClock
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.ledger.memory import MemoryEventStore
@@ -21,6 +20,7 @@ from stockmesh.service import outbox
 from stockmesh.service.bus import BusMessage, site_token, subject_for, subject_matches
 from stockmesh.service.inbox import Inbox, message_handler
 from stockmesh.service.inprocess_bus import InProcessBus
+from tests.conftest import need
 from tests.support.commands import DC, SKU, STORE, SUPPLIER, c, network
 
 
@@ -140,6 +140,11 @@ def test_relay_thread_drains_while_the_bus_flaps() -> None:
 
 
 def test_webhooks_are_signed_and_carry_the_idempotency_key() -> None:
+    need(importlib.util.find_spec("httpx") is not None, "httpx is not installed (the [api] extra)")
+    import httpx
+
+    from stockmesh.adapters.webhooks import SIGNATURE_HEADER, WebhookSink, verify_signature
+
     seen: list[httpx.Request] = []
     status = iter([503, 200, 200, 200])
 

@@ -33,8 +33,8 @@ METHOD_NOTES = [
     "Every run starts from fresh database files (SQLite in a temp dir; PostgreSQL in a new schema, dropped after).",
     "batched append: ingest_file(update_views=False) of the generated JSON-lines file, one transaction; "
     "reading and validating the file is included; from 2 MB on (and with a second core) helper processes "
-    "compute the idempotency fingerprints (service/fingerprints.py) and seal and insert the events as they "
-    "are decided (ledger/writer.py), in the same transaction.",
+    "compute the idempotency fingerprints (service/bulk/fingerprints.py) and seal and insert the events as they "
+    "are decided (ledger/bulk/writer.py), in the same transaction.",
     "catch-up: catch_up() over the new ledger (one process); replay: replay() (fold everything again into fresh "
     "read models; from 250,000 events on, one worker process per core folds a partition of the streams).",
     "end-to-end: ingest_file() with the read models, into another fresh database.",

@@ -215,7 +215,7 @@ def test_every_writer_signs_the_head(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert memory.head_signature() == sign_head(key, *memory.head())
     catch_up(memory)
     assert audit(memory, key=key).ok
-    # a big ingest: the SQL in the writer process (ledger.writer), which gets the key from its caller
+    # a big ingest: the SQL in the writer process (ledger.bulk.writer), which gets the key from its caller
     path = tmp_path / "ledger.db"
     store = SqliteEventStore(str(path))
     store.init()

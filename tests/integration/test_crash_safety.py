@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stockmesh.entrypoints.cli import app
-from stockmesh.service.fingerprints import THRESHOLD_ENV
+from stockmesh.service.bulk.fingerprints import THRESHOLD_ENV
 
 BATCH = 6000
 
@@ -40,7 +40,7 @@ def count(db: Path) -> int:
 @pytest.mark.slow
 def test_kill_minus_nine_during_ingest(tmp_path: Path, helpers: str) -> None:
     """``writer-process``: the ingest hands its SQL to a writer process and its fingerprints to a
-    worker (``ledger.writer``, ``service.fingerprints``), as a big file's ingest does; the kill
+    worker (``ledger.bulk.writer``, ``service.bulk.fingerprints``), as a big file's ingest does; the kill
     then lands on the parent while its writer may be mid-transaction."""
     db = tmp_path / "crash.db"
     url = f"sqlite:///{db}"

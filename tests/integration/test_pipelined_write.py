@@ -1,4 +1,4 @@
-"""A big ingest's SQL runs in a writer process (``ledger.writer``) while this one decides: it
+"""A big ingest's SQL runs in a writer process (``ledger.bulk.writer``) while this one decides: it
 writes exactly the ledger the in-process write does, and when anything goes wrong (a rule broken
 mid-batch, the writer killed, another writer holding the lock) nothing of the batch is written and
 the ledger takes the next write as usual."""
@@ -17,9 +17,9 @@ import pytest
 from benchmarks.ledger.config import BenchConfig
 from benchmarks.ledger.workload import build_workload
 from stockmesh.domain.errors import LedgerError, Rejected
+from stockmesh.ledger.bulk.writer import PipelinedWriteSession, can_pipeline, pipelined_write
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.sqlite import SqliteEventStore
-from stockmesh.ledger.writer import PipelinedWriteSession, can_pipeline, pipelined_write
 from stockmesh.service import execute as execute_module
 from stockmesh.service.execute import execute
 from stockmesh.service.ingest import ingest_file, parse_lines, read_file

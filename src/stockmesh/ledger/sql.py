@@ -48,7 +48,7 @@ class SqlWriteSession:
         self.store = store
         self.cur = cursor
         # ``migrate``: add the head's signature column to a ledger made before it, once per store
-        # (``init`` does it too); False for a session that only reads (``ledger.writer``'s caller).
+        # (``init`` does it too); False for a session that only reads (``ledger.bulk.writer``'s caller).
         has_signature = store.head_signature_column(cursor, add=migrate)
         row = self._fetchone("SELECT position, hash" + (", signature" if has_signature else "")
                              + " FROM ledger_head WHERE id = 1")

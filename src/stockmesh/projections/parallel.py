@@ -27,8 +27,8 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any
 
-from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.errors import LedgerError
+from stockmesh.ledger.bulk.gc_pause import gc_paused
 from stockmesh.ledger.port import EventStore, Rebuildable, ReopenSpec
 from stockmesh.projections.fold import ViewFolder
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stockmesh.domain.bulk import gc_paused
 from stockmesh.ledger import scratch_store
+from stockmesh.ledger.bulk.gc_pause import gc_paused
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.views import VIEWS
 from stockmesh.projections.fold import ViewFolder

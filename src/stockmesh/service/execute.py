@@ -21,14 +21,15 @@ from typing import Any
 import orjson
 
 from stockmesh.domain import errors as domain_errors
-from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.commands import Command
-from stockmesh.domain.decide import decide, fold_plain
+from stockmesh.domain.decide import decide
 from stockmesh.domain.errors import DomainError, IdempotencyConflict, InvalidInput, Rejected, StockmeshError
 from stockmesh.domain.events import Event, StockReceived, StockShipped
 from stockmesh.domain.evolve import STATE_TYPES, evolve, stream_kind
 from stockmesh.domain.model import State, StockState
 from stockmesh.ledger import codec
+from stockmesh.ledger.bulk.folds import fold_plain
+from stockmesh.ledger.bulk.gc_pause import gc_paused
 from stockmesh.ledger.port import EventStore, WriteSession
 from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxMessage
 from stockmesh.ledger.sql import now_iso
@@ -189,7 +190,7 @@ def execute(store: EventStore, commands: Sequence[Command], *, all_or_nothing: b
     may compute them elsewhere (a big ingest has another process do it while this one decides):
     ``fingerprints(wait)`` returns them in command order, or None (not ready, when not ``wait``;
     failed, when ``wait``: then they are computed here). ``write`` opens the write session instead
-    of ``store.write``; a session with a ``stream`` method (``ledger.writer``: the SQL in another
+    of ``store.write``; a session with a ``stream`` method (``ledger.bulk.writer``: the SQL in another
     process) is handed the events, and the idempotency records once the fingerprints are there, in
     parts of ``STREAM_EVERY`` events as they are decided. Raises
     ``BatchRejected`` when ``all_or_nothing`` and any command fails.
@@ -220,7 +221,7 @@ def execute_chunks(store: EventStore, chunks: Iterable[Chunk], on_chunk: Callabl
     ``BatchRejected.index`` count within the chunk); nothing of a chunk is kept once it is written,
     but the states of the streams the batch touched. ``repeats(key)``: whether a key may come again
     in a later chunk (those keys are remembered; a session that sees its own writes finds the
-    others, one that does not, ``ledger.writer``'s, needs it for every repeated key)."""
+    others, one that does not, ``ledger.bulk.writer``'s, needs it for every repeated key)."""
     base = dict(metadata or {})
     extra, extra_json, correlation = _metadata_template(base)
     if any(k < "idempotency_key" for k in extra):  # keep the JSON canonical: sorted keys only

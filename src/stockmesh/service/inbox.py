@@ -22,8 +22,8 @@ from typing import Any
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import IdempotencyConflict, InvalidInput, StockmeshError
 from stockmesh.ledger.port import EventStore
+from stockmesh.service.bulk.command_file import loads_command_json
 from stockmesh.service.bus import BusMessage, Handler
-from stockmesh.service.command_file import loads_command_json
 from stockmesh.service.execute import BatchRejected, execute
 
 _KEY_MAX = 200

@@ -31,13 +31,13 @@ import orjson
 
 from stockmesh.domain.commands import Command
 from stockmesh.domain.errors import InvalidInput, LedgerError, Problem, Rejected, StockmeshError
+from stockmesh.ledger.bulk.writer import can_pipeline, pipelined_write
 from stockmesh.ledger.port import EventStore
-from stockmesh.ledger.writer import can_pipeline, pipelined_write
 from stockmesh.projections.runner import catch_up
-from stockmesh.service import command_file
-from stockmesh.service.command_file import file_size, parse_lines, read_chunks, read_file, split_lines
+from stockmesh.service.bulk import command_file
+from stockmesh.service.bulk.command_file import file_size, parse_lines, read_chunks, read_file, split_lines
+from stockmesh.service.bulk.fingerprints import FingerprintWorker, worth_a_worker
 from stockmesh.service.execute import BatchRejected, Chunk, Outcome, execute, execute_chunks
-from stockmesh.service.fingerprints import FingerprintWorker, worth_a_worker
 
 __all__ = ["IngestReport", "describe", "ingest_file", "parse_lines", "read_file"]
 
@@ -117,7 +117,7 @@ def ingest_file(store: EventStore, path: Path, *, continue_on_error: bool = Fals
                 chunk_bytes: int | None = None) -> IngestReport:
     """``fingerprint_worker``: have a second process fingerprint each chunk's commands while this
     one decides them; ``writer_process``: have another seal and insert them meanwhile (SQLite files,
-    ``ledger.writer``). None: each when the file is big enough and there is a second core.
+    ``ledger.bulk.writer``). None: each when the file is big enough and there is a second core.
     ``chunk_bytes``: the chunk size (``command_file.CHUNK_BYTES`` by default)."""
     size = file_size(path)
     big = worth_a_worker(size)

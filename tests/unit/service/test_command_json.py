@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stockmesh.domain.errors import InvalidInput
-from stockmesh.service.command_file import loads_command_json, parse_lines, split_lines
+from stockmesh.service.bulk.command_file import loads_command_json, parse_lines, split_lines
 from stockmesh.service.inbox import decode_commands
 
 LINE = b'{"command": "ShipStock", "idempotency_key": "k", "sku": "A", "site": "S", "qty": 3}'

@@ -1,4 +1,4 @@
-"""A big ingest's idempotency fingerprints come from a worker process (``service.fingerprints``):
+"""A big ingest's idempotency fingerprints come from a worker process (``service.bulk.fingerprints``):
 the ledger it writes is the one the in-process path writes, and a worker that fails or answers
 wrongly is caught and costs nothing but time."""
 
@@ -17,8 +17,8 @@ from benchmarks.ledger.workload import build_workload
 from stockmesh.domain.errors import Rejected
 from stockmesh.ledger.codec import command_fingerprint
 from stockmesh.ledger.sqlite import SqliteEventStore
-from stockmesh.service import fingerprints
-from stockmesh.service.fingerprints import FingerprintWorker, decode_answer, fingerprint_lines
+from stockmesh.service.bulk import fingerprints
+from stockmesh.service.bulk.fingerprints import FingerprintWorker, decode_answer, fingerprint_lines
 from stockmesh.service.ingest import ingest_file, parse_lines
 
 

@@ -233,7 +233,7 @@ def can_pipeline(store: object) -> TypeGuard[SqliteEventStore]:
 @contextmanager
 def pipelined_write(store: SqliteEventStore) -> Iterator[PipelinedWriteSession]:
     """``store.write()`` with the SQL in a writer process (see the module docstring)."""
-    proc = subprocess.Popen([sys.executable, "-m", "stockmesh.ledger.writer"],
+    proc = subprocess.Popen([sys.executable, "-m", "stockmesh.ledger.bulk.writer"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     conn = None

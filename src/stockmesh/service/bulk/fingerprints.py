@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from stockmesh.domain.commands import Command
 from stockmesh.ledger.codec import command_fingerprint
-from stockmesh.service.command_file import parse_lines
+from stockmesh.service.bulk.command_file import parse_lines
 
 WIDTH = 32  # characters per fingerprint
 MIN_BYTES = 2_000_000  # below this (~15,000 commands) starting a process costs more than it saves
@@ -73,7 +73,7 @@ def worth_a_worker(size: int) -> bool:
 class FingerprintWorker:
     """A worker process fingerprinting ``data``; ``result(commands, wait)`` collects its answer."""
 
-    argv = (sys.executable, "-m", "stockmesh.service.fingerprints")
+    argv = (sys.executable, "-m", "stockmesh.service.bulk.fingerprints")
 
     def __init__(self, data: bytes) -> None:
         self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(

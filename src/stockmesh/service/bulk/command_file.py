@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stockmesh.domain.bulk import gc_paused
 from stockmesh.domain.commands import Command, parse_command
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.domain.inputs import UTF8_BOM
+from stockmesh.ledger.bulk.gc_pause import gc_paused
 from stockmesh.service.strict_json import loads_json
 
 

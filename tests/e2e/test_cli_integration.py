@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from stockmesh.entrypoints.cli import app
 
-DATA = Path(__file__).resolve().parents[1] / "unit" / "integration" / "data"
+DATA = Path(__file__).resolve().parents[1] / "unit" / "adapters" / "data"
 NETWORK = [
     {"command": "RegisterSku", "sku": "OAT-MILK-1L", "pack_size": 6},
     {"command": "RegisterSku", "sku": "MUESLI-500G"},

@@ -37,7 +37,7 @@ from stockmesh.entrypoints.cli import app
 N = int(os.environ.get("STOCKMESH_FUZZ_N", "60"))
 ONLY = os.environ.get("STOCKMESH_FUZZ_ONLY")  # "format:number": run that one case
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "tests" / "unit" / "integration" / "data"
+DATA = REPO / "tests" / "unit" / "adapters" / "data"
 HUGE = "9" * 4400
 DEEP = "[" * 1000 + "]" * 1000
 DEEP_OBJECT = '{"a": ' * 1000 + "1" + "}" * 1000

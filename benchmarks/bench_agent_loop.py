@@ -1,4 +1,4 @@
-"""The full agent loop through the ledger (issue 5 benchmark).
+"""Benchmark of the full agent loop through the ledger.
 
     python benchmarks/bench_agent_loop.py [--sites 10] [--skus 1000] [--days 365] [--db sqlite|memory]
 

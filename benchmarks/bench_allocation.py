@@ -1,4 +1,4 @@
-"""Issue 6 benchmarks: decision quality in the twin (five seeds) and solver speed at scale.
+"""Allocation, rebalancing and consolidation benchmarks: decision quality in the twin (five seeds) and solver speed at scale.
 
     nice -n 5 .venv/bin/python benchmarks/bench_allocation.py quality [--seeds 1 2 3 4 5]
     nice -n 5 .venv/bin/python benchmarks/bench_allocation.py speed [--skus 10000 --sites 50]

@@ -1,4 +1,4 @@
-"""Benchmark: one viewer's 40 concurrent heavy reads against `stockmesh serve` (issue 15).
+"""Benchmark: one viewer's 40 concurrent heavy reads against `stockmesh serve`.
 
 Copies a SQLite ledger (the demo's, say) to a temporary folder (the original is only read), adds a
 viewer and a planner with tokens to the copy, starts `stockmesh serve --rate-limit 0` on it on a

@@ -1,4 +1,4 @@
-"""What `stockmesh audit verify` costs as the ledger grows: time and peak memory (issue 15).
+"""What `stockmesh audit verify` costs as the ledger grows: time and peak memory.
 
     .venv/bin/python benchmarks/bench_audit.py [--events 100000 400000] [--positions 2000]
 

@@ -1,4 +1,4 @@
-"""Forecasting benchmark (issue 3).
+"""Forecasting benchmark.
 
     .venv/bin/python benchmarks/bench_forecast.py            # everything below
     .venv/bin/python benchmarks/bench_forecast.py --skip-100k
@@ -10,7 +10,7 @@
    is not timed.
 2. The same for 100,000 series (one run).
 3. The nested back-test (horizon 6, 3 folds) on ../shared/data/demand/carparts.csv and hospital.csv:
-   the acceptance figures of issue 3.
+   the acceptance figures.
 4. The same back-test (horizon 28, 3 folds) on 10,000 synthetic daily series, a stand-in for the
    held-out daily retail data.
 """

@@ -1,4 +1,4 @@
-"""Integration benchmark (issue 8): EPCIS ingest, relay throughput to NATS and drain after an
+"""Integration benchmark: EPCIS ingest, relay throughput to NATS and drain after an
 outage, reconciliation of 1,000,000 SKU x site rows.
 
     nice -n 5 .venv/bin/python benchmarks/bench_integration.py            # full (30 s outage, 1M rows)

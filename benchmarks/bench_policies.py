@@ -1,4 +1,4 @@
-"""Policy benchmarks (issue 4). Run: nice -n 5 .venv/bin/python benchmarks/bench_policies.py
+"""Policy benchmarks. Run: nice -n 5 .venv/bin/python benchmarks/bench_policies.py
 
 (a) compute_policies on 1,000,000 SKU x site rows (normal, Poisson, negative binomial and
     empirical-quantile rows; cycle-service and fill-rate targets; all four policy kinds; pack, MOQ and

@@ -1,4 +1,4 @@
-"""What signing the head costs a write (issue 15): single-command writes with and without the key.
+"""What signing the head costs a write: single-command writes with and without the key.
 
     .venv/bin/python benchmarks/bench_signed_head.py [--commits 2000] [--rounds 5]
 

@@ -1,4 +1,4 @@
-"""Digital-twin benchmark (issue 5): decision quality over scenarios x seeds x policies, and throughput.
+"""Digital-twin benchmark: decision quality over scenarios x seeds x policies, and throughput.
 
     python benchmarks/bench_twin.py quality [--seeds 1 2 3 4 5] [--scenarios smooth ...] [--json out.json]
     python benchmarks/bench_twin.py throughput [--sites 10 --skus 1000 --days 365]
@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ("smooth", "intermittent", "promotions", "supplier-outage", "random-lead-times", "default")
 POLICIES = ("minmax", "reorder-level", "oracle", "hindsight", "agents")
-# issue 5 acceptance: (fill rate, cost / minmax, cost / reorder-level, cost / oracle); None = not required
+# acceptance figures per scenario: (fill rate, cost / minmax, cost / reorder-level, cost / oracle); None = not required
 MUST = {
     "smooth": (0.99, 0.85, 0.55, 1.15),
     "intermittent": (0.99, 0.45, 0.20, 1.25),

@@ -1,4 +1,4 @@
-"""What one single-command write costs in SQLite alone, statement set by statement set (issue 2).
+"""What one single-command write costs in SQLite alone, statement set by statement set.
 
     .venv/bin/python benchmarks/bench_write_floor.py [--commits 5000] [--rounds 5] [--ledger 200000]
 

@@ -74,8 +74,8 @@ async def client(n: int, url: str, token: str, deadline: float, results: list[tu
 
 def check(db: str) -> dict[str, int]:
     from stockmesh.ledger.sqlite import SqliteEventStore
-    from stockmesh.projections.positions import positions
     from stockmesh.projections.runner import catch_up
+    from stockmesh.projections.stock_positions import positions
 
     store = SqliteEventStore(db)
     catch_up(store)

@@ -49,8 +49,8 @@ if TYPE_CHECKING:
         StockmeshError,
         UnknownEntity,
     )
-    from stockmesh.projections.positions import positions
     from stockmesh.projections.runner import catch_up
+    from stockmesh.projections.stock_positions import positions
     from stockmesh.service.execute import Outcome, execute
 
 _ERRORS = ("StockmeshError", "InvalidInput", "DomainError", "UnknownEntity", "AlreadyExists",
@@ -63,7 +63,7 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "execute": ("stockmesh.service.execute", "execute"),
     "Outcome": ("stockmesh.service.execute", "Outcome"),
     "catch_up": ("stockmesh.projections.runner", "catch_up"),
-    "positions": ("stockmesh.projections.positions", "positions"),
+    "positions": ("stockmesh.projections.stock_positions", "positions"),
     "parse_command": ("stockmesh.domain.commands", "parse_command"),
     "commands": ("stockmesh.domain.commands", None),
     "events": ("stockmesh.domain.events", None),

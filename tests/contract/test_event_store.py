@@ -8,9 +8,9 @@ from stockmesh.domain.errors import ConcurrencyError, IdempotencyConflict
 from stockmesh.ledger import codec
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.records import GENESIS_HASH, IdempotencyRecord, NewEvent
-from stockmesh.projections.positions import positions
 from stockmesh.projections.rebuild import replay
 from stockmesh.projections.runner import catch_up, verify, view_digest
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.execute import BatchRejected, execute
 from tests.support.commands import DC, SKU, STORE, SUPPLIER, c, network
 

@@ -11,8 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from stockmesh.entrypoints.cli_allocation import register
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.execute import execute
 from tests.support.commands import c
 

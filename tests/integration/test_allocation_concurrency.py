@@ -14,8 +14,8 @@ import pytest
 from stockmesh.agents.rebalancing import RebalancingAgent
 from stockmesh.domain.proposals import Proposal
 from stockmesh.planning.allocation.rebalance import Lanes, RebalanceProblem
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.execute import execute
 from stockmesh.service.loop import run_cycle
 from stockmesh.service.loop_gates import MinimalGate

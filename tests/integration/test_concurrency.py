@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from stockmesh.domain.errors import StockmeshError
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.execute import BatchRejected, execute
 from tests.conftest import drop_store, make_store
 from tests.support.commands import SKU, STORE, c, network

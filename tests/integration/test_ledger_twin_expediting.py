@@ -12,8 +12,8 @@ import numpy as np
 from stockmesh.ledger import codec
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.sqlite import SqliteEventStore
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up, verify
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.explain import explain
 from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world

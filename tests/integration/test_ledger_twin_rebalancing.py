@@ -11,8 +11,8 @@ import yaml
 
 from stockmesh.agents.rebalancing import RebalancingAgent
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.loop_gates import MinimalGate
 from stockmesh.simulation.build import build_world
 from stockmesh.simulation.kpis import compute_kpis

@@ -21,8 +21,8 @@ import pytest
 
 from stockmesh.ledger.records import OutboxMessage
 from stockmesh.ledger.sqlite import SqliteEventStore
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service import outbox
 from stockmesh.service.bus import subject_for
 from stockmesh.service.execute import execute

@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 
 from stockmesh.adapters.fake_wms import FakeWms
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service import outbox
 from stockmesh.service.execute import BatchRejected
 from stockmesh.service.inbox import Inbox

@@ -52,7 +52,7 @@ def _first_data(store: Any, stream: str) -> dict[str, Any]:
 
 def read_network(store: Any, *, sku: str | None, window_days: int, today: dt.date) -> LedgerNetwork:
     """Positions, site kinds, demand over the window, supply relations and unit costs."""
-    from stockmesh.projections.positions import positions
+    from stockmesh.projections.stock_positions import positions
 
     ensure_views(store)
     rows = positions(store, sku=sku)

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Stock positions per SKU x site."""
-        from stockmesh.projections.positions import positions
+        from stockmesh.projections.stock_positions import positions
 
         with opened(db) as store:
             ensure_views(store)

@@ -22,7 +22,7 @@ from stockmesh.domain.forecasts import daily_demand
 from stockmesh.ledger import codec
 from stockmesh.ledger.port import EventStore
 from stockmesh.planning.policies import OrderConstraints, PolicyInputs, PolicyKind, compute_policies
-from stockmesh.projections.positions import positions
+from stockmesh.projections.stock_positions import positions
 
 # What a site's demand is made of: sales to customers, and for a DC what it ships to its stores.
 SALES = ("StockShipped", "ReservedStockShipped", "BackorderFilled", "TransferShippedOut")

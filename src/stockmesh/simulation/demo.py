@@ -146,7 +146,7 @@ def _unexplained_orders(store: EventStore) -> tuple[list[str], list[str]]:
 
 
 def _ledger_matches_world(store: EventStore, twin: LedgerTwin) -> bool:
-    from stockmesh.projections.positions import positions
+    from stockmesh.projections.stock_positions import positions
 
     on_hand = {(r["sku"], r["site"]): r["on_hand"] for r in positions(store)}
     world = twin.world

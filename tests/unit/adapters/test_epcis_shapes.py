@@ -11,8 +11,8 @@ import pytest
 from stockmesh.adapters import epcis
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.execute import execute
 from tests.support.commands import c
 from tests.unit.adapters.conftest import DATA, seed_network

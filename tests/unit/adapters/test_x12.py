@@ -9,8 +9,8 @@ import pytest
 
 from stockmesh.adapters import x12
 from stockmesh.domain.errors import Rejected
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.sink import OutboundMessage
 from tests.unit.adapters.conftest import DATA
 

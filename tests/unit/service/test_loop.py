@@ -15,8 +15,8 @@ from stockmesh.agents.supply import LateOrder, SupplyChainAgent
 from stockmesh.domain.commands import PlacePurchaseOrder
 from stockmesh.domain.proposals import Proposal
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.execute import execute
 from stockmesh.service.loop import approve_and_execute, resolve_conflicts, run_cycle
 from stockmesh.service.loop_gates import MinimalGate

@@ -14,8 +14,8 @@ from stockmesh.adapters.fake_wms import FakeWms
 from stockmesh.domain.clock import ManualClock
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service import outbox
 from stockmesh.service.bus import BusMessage, site_token, subject_for, subject_matches
 from stockmesh.service.inbox import Inbox, message_handler

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from stockmesh.ledger.memory import MemoryEventStore
-from stockmesh.projections.positions import positions
 from stockmesh.projections.runner import catch_up, verify
+from stockmesh.projections.stock_positions import positions
 from stockmesh.service.execute import BatchRejected, execute
 from tests.support.commands import c
 

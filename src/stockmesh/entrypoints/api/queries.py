@@ -20,8 +20,8 @@ from stockmesh.ledger import codec
 from stockmesh.ledger.chain import verify_chain
 from stockmesh.ledger.port import EventStore
 from stockmesh.ledger.records import RecordedEvent
-from stockmesh.projections.positions import count_positions
-from stockmesh.projections.positions import positions as position_rows
+from stockmesh.projections.stock_positions import count_positions
+from stockmesh.projections.stock_positions import positions as position_rows
 
 SCAN_PAGE = 5_000  # rows per query when a route walks a read model: bounds its memory
 

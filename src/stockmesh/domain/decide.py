@@ -3,11 +3,15 @@
 ``get(stream_id)`` returns the current state of a stream (``None`` when it has no events). Decide
 never changes a state: the caller folds the returned events with ``evolve``. A command that breaks
 a rule raises a ``DomainError`` and yields nothing, so a batch can skip it cleanly.
+
+Each command class has one handler, a function taking that class, registered in ``_HANDLERS`` at
+the end of the module; ``decide`` looks it up by the command's class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from stockmesh.domain import commands as cmd
 from stockmesh.domain import events as ev
@@ -118,8 +122,7 @@ def decide(command: cmd.Command, get: Getter) -> Decision:
     return handler(command, get)
 
 
-def _register_sku(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.RegisterSku)
+def _register_sku(c: cmd.RegisterSku, get: Getter) -> Decision:
     current = get(f"sku:{c.sku}")
     new = ev.SkuRegistered(sku=c.sku, unit_cost=c.unit_cost, pack_size=c.pack_size,
                            shelf_life_days=c.shelf_life_days, base_unit=c.base_unit)
@@ -131,8 +134,7 @@ def _register_sku(c: cmd.Command, get: Getter) -> Decision:
     return [(f"sku:{c.sku}", new)]
 
 
-def _register_site(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.RegisterSite)
+def _register_site(c: cmd.RegisterSite, get: Getter) -> Decision:
     current = get(f"site:{c.site}")
     if isinstance(current, SiteState):
         if current.kind != c.kind:
@@ -142,23 +144,20 @@ def _register_site(c: cmd.Command, get: Getter) -> Decision:
     return [(f"site:{c.site}", ev.SiteRegistered(site=c.site, kind=c.kind, negative_stock=c.negative_stock))]
 
 
-def _receive(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ReceiveStock)
+def _receive(c: cmd.ReceiveStock, get: Getter) -> Decision:
     _sku(get, c.sku)
     _site(get, c.site)
     return [(stock_stream(c.sku, c.site), ev.StockReceived(qty=c.qty, lot=c.lot, expiry=c.expiry))]
 
 
-def _ship(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ShipStock)
+def _ship(c: cmd.ShipStock, get: Getter) -> Decision:
     stock, site = _take(get, c.sku, c.site, c.qty)
     lots = _allocate_lots(stock, c.qty, c.lot, what="on hand", allow_short=_allows_negative(site))
     stream = stock_stream(c.sku, c.site)
     return _flag_if_negative([(stream, ev.StockShipped(qty=c.qty, lots=lots))], stream, stock, "ShipStock", site)
 
 
-def _adjust(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.AdjustStock)
+def _adjust(c: cmd.AdjustStock, get: Getter) -> Decision:
     _sku(get, c.sku)
     site = _site(get, c.site)
     stock = _stock(get, c.sku, c.site)
@@ -175,8 +174,7 @@ def _adjust(c: cmd.Command, get: Getter) -> Decision:
                              stock, "AdjustStock")
 
 
-def _count(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.RecordCount)
+def _count(c: cmd.RecordCount, get: Getter) -> Decision:
     _sku(get, c.sku)
     _site(get, c.site)
     stock = _stock(get, c.sku, c.site)
@@ -192,8 +190,7 @@ def _count(c: cmd.Command, get: Getter) -> Decision:
     return decision
 
 
-def _reserve(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ReserveStock)
+def _reserve(c: cmd.ReserveStock, get: Getter) -> Decision:
     if get(f"reservation:{c.reservation_id}") is not None:
         raise AlreadyExists(f"reservation {c.reservation_id!r} already exists", field="reservation_id")
     stock, site = _take(get, c.sku, c.site, c.qty)
@@ -219,8 +216,7 @@ def _reservation(get: Getter, reservation_id: str, qty: int | None) -> tuple[Res
     return state, qty
 
 
-def _release(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ReleaseReservation)
+def _release(c: cmd.ReleaseReservation, get: Getter) -> Decision:
     r, qty = _reservation(get, c.reservation_id, c.qty)
     return [
         (f"reservation:{c.reservation_id}", ev.ReservationReleased(qty=qty)),
@@ -228,8 +224,7 @@ def _release(c: cmd.Command, get: Getter) -> Decision:
     ]
 
 
-def _fulfil(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.FulfilReservation)
+def _fulfil(c: cmd.FulfilReservation, get: Getter) -> Decision:
     r, qty = _reservation(get, c.reservation_id, c.qty)
     stock, site = _take(get, r.sku, r.site, qty, reserved_ok=True)
     lots = _allocate_lots(stock, qty, None, what="on hand", allow_short=_allows_negative(site))
@@ -241,8 +236,7 @@ def _fulfil(c: cmd.Command, get: Getter) -> Decision:
     return _flag_if_negative(decision, stream, stock, "FulfilReservation", site)
 
 
-def _dispatch(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.DispatchTransfer)
+def _dispatch(c: cmd.DispatchTransfer, get: Getter) -> Decision:
     if get(f"transfer:{c.transfer_id}") is not None:
         raise AlreadyExists(f"transfer {c.transfer_id!r} already exists", field="transfer_id")
     _site(get, c.to_site, "to_site")
@@ -277,8 +271,7 @@ def _transfer(get: Getter, transfer_id: str, qty: int, verb: str) -> TransferSta
     return state
 
 
-def _receive_transfer(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ReceiveTransfer)
+def _receive_transfer(c: cmd.ReceiveTransfer, get: Getter) -> Decision:
     t = _transfer(get, c.transfer_id, c.qty, "receive")
     return [
         (f"transfer:{c.transfer_id}", ev.TransferReceived(qty=c.qty)),
@@ -287,8 +280,7 @@ def _receive_transfer(c: cmd.Command, get: Getter) -> Decision:
     ]
 
 
-def _lose_transfer(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.DeclareTransferLoss)
+def _lose_transfer(c: cmd.DeclareTransferLoss, get: Getter) -> Decision:
     t = _transfer(get, c.transfer_id, c.qty, "declare lost")
     return [
         (f"transfer:{c.transfer_id}", ev.TransferLost(qty=c.qty, reason=c.reason)),
@@ -296,8 +288,7 @@ def _lose_transfer(c: cmd.Command, get: Getter) -> Decision:
     ]
 
 
-def _place_po(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.PlacePurchaseOrder)
+def _place_po(c: cmd.PlacePurchaseOrder, get: Getter) -> Decision:
     if get(f"po:{c.po_id}") is not None:
         raise AlreadyExists(f"purchase order {c.po_id!r} already exists", field="po_id")
     _sku(get, c.sku)
@@ -321,8 +312,7 @@ def _purchase_order(get: Getter, po_id: str) -> PurchaseOrderState:
     return state
 
 
-def _receive_po(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ReceivePurchaseOrder)
+def _receive_po(c: cmd.ReceivePurchaseOrder, get: Getter) -> Decision:
     po = _purchase_order(get, c.po_id)
     if c.qty > po.open_qty:
         raise InvalidTransition(f"purchase order {c.po_id!r} has {po.open_qty} units open, {c.qty} received",
@@ -334,14 +324,12 @@ def _receive_po(c: cmd.Command, get: Getter) -> Decision:
     ]
 
 
-def _expedite_po(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ExpeditePurchaseOrder)
+def _expedite_po(c: cmd.ExpeditePurchaseOrder, get: Getter) -> Decision:
     _purchase_order(get, c.po_id)  # an open order: nothing to speed up once it is all in
     return [(f"po:{c.po_id}", ev.PurchaseOrderExpedited(mode=c.mode, expected_at=c.expected_at, reason=c.reason))]
 
 
-def _cancel_po(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.CancelPurchaseOrder)
+def _cancel_po(c: cmd.CancelPurchaseOrder, get: Getter) -> Decision:
     po = _purchase_order(get, c.po_id)
     return [
         (f"po:{c.po_id}", ev.PurchaseOrderCancelled(qty=po.open_qty, reason=c.reason)),
@@ -349,8 +337,7 @@ def _cancel_po(c: cmd.Command, get: Getter) -> Decision:
     ]
 
 
-def _quarantine(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.QuarantineStock)
+def _quarantine(c: cmd.QuarantineStock, get: Getter) -> Decision:
     stock, site = _take(get, c.sku, c.site, c.qty)
     lots = _allocate_lots(stock, c.qty, c.lot, what="on hand", allow_short=_allows_negative(site))
     stream = stock_stream(c.sku, c.site)
@@ -358,8 +345,7 @@ def _quarantine(c: cmd.Command, get: Getter) -> Decision:
                              stock, "QuarantineStock", site)
 
 
-def _release_quarantine(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ReleaseQuarantine)
+def _release_quarantine(c: cmd.ReleaseQuarantine, get: Getter) -> Decision:
     _sku(get, c.sku)
     _site(get, c.site)
     stock = _stock(get, c.sku, c.site)
@@ -370,8 +356,7 @@ def _release_quarantine(c: cmd.Command, get: Getter) -> Decision:
     return [(stock_stream(c.sku, c.site), ev.QuarantineReleased(qty=c.qty, lots=lots))]
 
 
-def _expire(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.ExpireLot)
+def _expire(c: cmd.ExpireLot, get: Getter) -> Decision:
     _sku(get, c.sku)
     _site(get, c.site)
     stock = _stock(get, c.sku, c.site)
@@ -384,15 +369,13 @@ def _expire(c: cmd.Command, get: Getter) -> Decision:
     return _flag_if_negative(decision, stream, stock, "ExpireLot")
 
 
-def _backorder(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.RecordBackorder)
+def _backorder(c: cmd.RecordBackorder, get: Getter) -> Decision:
     _sku(get, c.sku)
     _site(get, c.site)
     return [(stock_stream(c.sku, c.site), ev.BackorderRecorded(qty=c.qty))]
 
 
-def _fill_backorder(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.FillBackorder)
+def _fill_backorder(c: cmd.FillBackorder, get: Getter) -> Decision:
     stock, site = _take(get, c.sku, c.site, c.qty)
     if c.qty > stock.backordered:
         raise InvalidTransition(f"{c.sku} at {c.site}: {stock.backordered} backordered, {c.qty} asked",
@@ -403,8 +386,7 @@ def _fill_backorder(c: cmd.Command, get: Getter) -> Decision:
                              site)
 
 
-def _record_sales(c: cmd.Command, get: Getter) -> Decision:
-    assert isinstance(c, cmd.RecordSales)
+def _record_sales(c: cmd.RecordSales, get: Getter) -> Decision:
     site = _site(get, c.site)
     allow = _allows_negative(site)
     # A batch may sell one SKU on several lines: later lines see what earlier ones took. Positions
@@ -440,27 +422,39 @@ def _record_sales(c: cmd.Command, get: Getter) -> Decision:
     return decision
 
 
-_HANDLERS: dict[type[cmd.Command], Callable[[cmd.Command, Getter], Decision]] = {
-    cmd.RegisterSku: _register_sku,
-    cmd.RegisterSite: _register_site,
-    cmd.ReceiveStock: _receive,
-    cmd.ShipStock: _ship,
-    cmd.AdjustStock: _adjust,
-    cmd.RecordCount: _count,
-    cmd.ReserveStock: _reserve,
-    cmd.ReleaseReservation: _release,
-    cmd.FulfilReservation: _fulfil,
-    cmd.DispatchTransfer: _dispatch,
-    cmd.ReceiveTransfer: _receive_transfer,
-    cmd.DeclareTransferLoss: _lose_transfer,
-    cmd.PlacePurchaseOrder: _place_po,
-    cmd.ReceivePurchaseOrder: _receive_po,
-    cmd.CancelPurchaseOrder: _cancel_po,
-    cmd.ExpeditePurchaseOrder: _expedite_po,
-    cmd.QuarantineStock: _quarantine,
-    cmd.ReleaseQuarantine: _release_quarantine,
-    cmd.ExpireLot: _expire,
-    cmd.RecordBackorder: _backorder,
-    cmd.FillBackorder: _fill_backorder,
-    cmd.RecordSales: _record_sales,
-}
+CommandT = TypeVar("CommandT", bound=cmd.Command)
+# A handler as the table keeps it: ``_handler`` has checked that it takes the command class it is
+# registered under, and ``decide`` only ever calls it with a command of that class.
+_AnyHandler = Callable[[Any, Getter], Decision]
+
+
+def _handler(kind: type[CommandT], handler: Callable[[CommandT, Getter], Decision]) -> tuple[type[cmd.Command],
+                                                                                            _AnyHandler]:
+    """One entry of ``_HANDLERS``: mypy checks that ``handler`` takes a ``kind``."""
+    return kind, handler
+
+
+_HANDLERS: dict[type[cmd.Command], _AnyHandler] = dict([
+    _handler(cmd.RegisterSku, _register_sku),
+    _handler(cmd.RegisterSite, _register_site),
+    _handler(cmd.ReceiveStock, _receive),
+    _handler(cmd.ShipStock, _ship),
+    _handler(cmd.AdjustStock, _adjust),
+    _handler(cmd.RecordCount, _count),
+    _handler(cmd.ReserveStock, _reserve),
+    _handler(cmd.ReleaseReservation, _release),
+    _handler(cmd.FulfilReservation, _fulfil),
+    _handler(cmd.DispatchTransfer, _dispatch),
+    _handler(cmd.ReceiveTransfer, _receive_transfer),
+    _handler(cmd.DeclareTransferLoss, _lose_transfer),
+    _handler(cmd.PlacePurchaseOrder, _place_po),
+    _handler(cmd.ReceivePurchaseOrder, _receive_po),
+    _handler(cmd.CancelPurchaseOrder, _cancel_po),
+    _handler(cmd.ExpeditePurchaseOrder, _expedite_po),
+    _handler(cmd.QuarantineStock, _quarantine),
+    _handler(cmd.ReleaseQuarantine, _release_quarantine),
+    _handler(cmd.ExpireLot, _expire),
+    _handler(cmd.RecordBackorder, _backorder),
+    _handler(cmd.FillBackorder, _fill_backorder),
+    _handler(cmd.RecordSales, _record_sales),
+])

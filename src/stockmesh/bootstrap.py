@@ -10,6 +10,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from stockmesh.domain.clock import Clock
 from stockmesh.domain.errors import InvalidInput, LedgerError
 from stockmesh.ledger.port import EventStore, ReopenSpec
 
@@ -57,7 +58,7 @@ def sqlite_has_ledger(path: str) -> str | None:
     return None if found else "the file has no ledger tables"
 
 
-def open_store(url: str | None = None, *, create: bool = True) -> EventStore:
+def open_store(url: str | None = None, *, create: bool = True, clock: Clock | None = None) -> EventStore:
     """Open the store a URL names: ``sqlite:///path``, ``postgresql://...`` or ``memory://``.
 
     ``create=False``: the ledger must exist already, else ``LedgerMissing`` (and no file or table
@@ -93,6 +94,8 @@ def open_store(url: str | None = None, *, create: bool = True) -> EventStore:
 
     try:
         store.head_key = key_from_env()  # STOCKMESH_LEDGER_KEY_FILE: every write signs the new head
+        if clock is not None:
+            store.clock = clock  # stamps every write's recorded_at (default: the system clock)
         store.init()
     except BaseException:
         store.close()

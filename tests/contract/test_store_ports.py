@@ -108,3 +108,35 @@ def test_reopening_alone_does_not_make_a_backend_rebuildable(monkeypatch: pytest
     store = ReopenableMemory()
     assert not isinstance(store, port.Rebuildable)
     assert parallel.default_workers(store) == 1
+
+
+def test_a_store_stamps_its_writes_with_the_clock_it_is_handed(backend: Any) -> None:
+    """``recorded_at`` comes from the store's clock (bootstrap hands one; the system clock by
+    default), on every backend: a test or the twin sets the time instead of patching a function."""
+    from datetime import UTC, datetime
+
+    from stockmesh.domain.clock import ManualClock
+    from stockmesh.service.execute import execute
+    from tests.support.commands import network
+
+    _, store = backend
+    store.clock = ManualClock(datetime(2031, 5, 17, 8, 30, tzinfo=UTC))
+    execute(store, network())
+    stamps = {e.recorded_at for e in store.read_all()}
+    assert stamps == {"2031-05-17T08:30:00.000000+00:00"}
+
+
+def test_bootstrap_hands_the_clock_to_the_store(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from stockmesh.bootstrap import open_store
+    from stockmesh.domain.clock import SYSTEM_CLOCK, ManualClock
+
+    clock = ManualClock(datetime(2031, 5, 17, tzinfo=UTC))
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}", clock=clock)
+    try:
+        assert store.clock is clock
+    finally:
+        store.close()
+    plain = open_store("memory://")
+    assert plain.clock is SYSTEM_CLOCK

@@ -242,7 +242,6 @@ def register(app: typer.Typer) -> None:
         import orjson
 
         from stockmesh.ledger.chain import head_signature_problem, make_checkpoint
-        from stockmesh.ledger.sql import now_iso
         from stockmesh.service.audit import audit
 
         if out is not None and out.exists():
@@ -266,7 +265,8 @@ def register(app: typer.Typer) -> None:
                     raise fail(f"no checkpoint of a ledger that fails the audit: {report.findings[0]} "
                                "(run `stockmesh audit verify`)")
             first = next(iter(store.read_all(limit=1)), None)
-            document = make_checkpoint(key, store.url, first.hash if first else "", position, head_hash, now_iso())
+            document = make_checkpoint(key, store.url, first.hash if first else "", position, head_hash,
+                                       store.clock.now_iso())
         text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
         if out is None:
             typer.echo(text, nl=False)

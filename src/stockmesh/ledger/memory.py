@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.domain.errors import ConcurrencyError
 from stockmesh.ledger.chain import check_head, seal, sign_head
 from stockmesh.ledger.port import EventStore
@@ -18,7 +19,6 @@ from stockmesh.ledger.records import (
     OutboxMessage,
     RecordedEvent,
 )
-from stockmesh.ledger.sql import now_iso
 from stockmesh.ledger.views import VIEWS
 
 
@@ -63,7 +63,8 @@ class MemoryWriteSession:
         for r in idempotency:
             if r.key in self.store._keys or r.key in self.staged_keys:
                 raise ConcurrencyError(f"idempotency key {r.key!r} recorded concurrently")
-        rows = seal(events, expected_versions, self.head[0], self.head[1], recorded_at or now_iso())
+        stamp = recorded_at or self.store.clock.now_iso()
+        rows = seal(events, expected_versions, self.head[0], self.head[1], stamp)
         recorded = [RecordedEvent(*row) for row in rows]
         self.staged_events.extend(recorded)
         self.staged_states.update(states)
@@ -85,6 +86,7 @@ class MemoryEventStore(EventStore):
         self._head: tuple[int, str] = (0, GENESIS_HASH)
         self._head_signature: str | None = None
         self.head_key: bytes | None = None  # the key that signs every new head; None: unsigned
+        self.clock: Clock = SYSTEM_CLOCK  # stamps recorded_at; bootstrap may hand another
         self._views: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {v: {} for v in VIEWS}
         self._checkpoint = 0
         self._outbox: list[OutboxEntry] = []

@@ -29,6 +29,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
+from stockmesh.domain.clock import Clock
 from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxEntry, OutboxMessage, RecordedEvent
 
 #: How another process opens the same store: (backend, args, kwargs), picklable and JSON-able.
@@ -68,6 +69,7 @@ class EventLog(Protocol):
 
     url: str
     head_key: bytes | None  # signs every new head (ledger.chain.sign_head); None: heads unsigned
+    clock: Clock  # stamps every write's recorded_at (bootstrap hands it; default the system clock)
 
     def init(self) -> None:
         """Create what the backend needs (tables, schema); harmless on a ledger that has it."""

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from stockmesh.domain.clock import SYSTEM_CLOCK
+from stockmesh.domain.clock import SYSTEM_CLOCK, Clock
 from stockmesh.domain.errors import ConcurrencyError
 from stockmesh.ledger.chain import check_head, seal_into, sign_head
 from stockmesh.ledger.port import EventStore, Rebuildable
@@ -93,7 +93,7 @@ class SqlWriteSession:
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
                outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> None:
-        self.append_events(events, dict(expected_versions), recorded_at or now_iso())
+        self.append_events(events, dict(expected_versions), recorded_at or self.store.clock.now_iso())
         self.finish(states, idempotency, outbox)
 
     def append_events(self, events: Sequence[NewEvent] | Sequence[tuple[Any, ...]], versions: dict[str, int],
@@ -167,6 +167,7 @@ class SqlEventStore(EventStore, Rebuildable):
     # computed in Python must select the same rows (PostgreSQL compares text by its collation).
     binary_stream_id: str = "+stream_id"  # SQLite: BINARY; the + keeps the planner on the position order
     head_key: bytes | None = None  # the key that signs every new head (chain.sign_head); None: unsigned
+    clock: Clock = SYSTEM_CLOCK  # stamps recorded_at; bootstrap may hand another (tests, the twin)
     _head_signature_ready = False  # the ledger_head table is known to have its signature column
     _signed_last: tuple[bytes | None, int, str, str | None] | None = None  # (key, position, hash, signature)
     _refusal_column_ready = False  # the idempotency table is known to have its refusal column

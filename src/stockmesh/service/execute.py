@@ -32,7 +32,6 @@ from stockmesh.ledger.bulk.folds import fold_plain
 from stockmesh.ledger.bulk.gc_pause import gc_paused
 from stockmesh.ledger.port import EventStore, WriteSession
 from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxMessage
-from stockmesh.ledger.sql import now_iso
 
 
 @dataclass(slots=True)
@@ -230,7 +229,7 @@ def execute_chunks(store: EventStore, chunks: Iterable[Chunk], on_chunk: Callabl
     fingerprint_of = codec.command_fingerprint
     cache = _state_cache(store)
     with gc_paused(), (write or store.write)() as session:
-        now = now_iso()  # under the lock: the events' recorded_at too
+        now = store.clock.now_iso()  # under the lock: the events' recorded_at too
         start_head = session.head_position
         warm = cache.valid_at(start_head)
         states: dict[str, tuple[int, State | None]] = {}

@@ -39,7 +39,7 @@ from typing import IO, Any, TypeGuard
 
 from stockmesh.domain.errors import ConcurrencyError, LedgerError
 from stockmesh.ledger.records import IdempotencyRecord, NewEvent, OutboxMessage
-from stockmesh.ledger.sql import SqlWriteSession, now_iso
+from stockmesh.ledger.sql import SqlWriteSession
 from stockmesh.ledger.sqlite import SqliteEventStore
 
 _HEADER = 9  # tag + length
@@ -178,7 +178,7 @@ class PipelinedWriteSession(SqlWriteSession):
     def append(self, events: Sequence[NewEvent], states: Mapping[str, tuple[int, str]],
                idempotency: Sequence[IdempotencyRecord], expected_versions: Mapping[str, int],
                outbox: Sequence[OutboxMessage] = (), recorded_at: str | None = None) -> None:
-        self.stream(events, expected_versions, recorded_at or now_iso())
+        self.stream(events, expected_versions, recorded_at or self.store.clock.now_iso())
         self._send(b"F", ([(sid, version, text) for sid, (version, text) in states.items()],
                           list(map(tuple, idempotency[self._keys_sent:])), list(map(tuple, outbox))))
         self.head_position, self.head_hash = self._reply()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -99,11 +100,13 @@ def run(file: Path, db: Path, continue_on_error: bool) -> dict[str, float]:
     out, err = proc.communicate()
     events = store.count_events() - 2 - len(waits)
     store.close()
+    with sqlite3.connect(db) as conn:  # the states an ingest keeps are one per stream it touches
+        streams = conn.execute("SELECT COUNT(*) FROM streams").fetchone()[0]
     if proc.returncode != 0:
         print(f"ingest exited {proc.returncode}: {err.strip()[-2000:]}")
     ordered = sorted(waits)
     return {"seconds": elapsed, "events": events, "events_per_s": events / elapsed, "peak_rss_mb": peak / 2**20,
-            "writes": len(waits), "write_median_s": statistics.median(ordered) if ordered else 0.0,
+            "streams": streams, "writes": len(waits), "write_median_s": statistics.median(ordered) if ordered else 0.0,
             "write_p99_s": ordered[int(0.99 * (len(ordered) - 1))] if ordered else 0.0,
             "write_max_s": ordered[-1] if ordered else 0.0, "exit": proc.returncode, "output": out.strip()}
 
@@ -133,7 +136,8 @@ def main() -> int:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
             print(f"{mode}: {result['seconds']:.1f} s, {result['events']:,.0f} events, "
-                  f"{result['events_per_s']:,.0f} events/s, peak RSS {result['peak_rss_mb']:,.0f} MB; "
+                  f"{result['events_per_s']:,.0f} events/s, {result['streams']:,.0f} streams, "
+                  f"peak RSS {result['peak_rss_mb']:,.0f} MB; "
                   f"{result['writes']:.0f} interactive writes meanwhile: median {result['write_median_s']:.3f} s, "
                   f"p99 {result['write_p99_s']:.3f} s, max {result['write_max_s']:.3f} s; exit {result['exit']:.0f}")
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import special
 
 from stockmesh.domain.errors import InvalidInput
-from stockmesh.planning.policies import safety_stock as ss
+from stockmesh.planning.policies import safety_stock as formulas  # the safety-stock formulas
 from stockmesh.planning.policies.ordering import OrderConstraints, OrderFlag, round_order_quantity
 
 
@@ -237,10 +237,10 @@ def compute_policies(inputs: PolicyInputs) -> PolicyResult:
     model = _codes(inputs.demand_model, DemandModel, "demand_model", size)
     kind = _codes(inputs.policy, PolicyKind, "policy", size)
 
-    mean, sd = ss.protection_demand_moments(
+    mean, sd = formulas.protection_demand_moments(
         demand_mean, demand_sd, lead_time_mean, lead_time_sd, review_period
     )
-    lot = ss.economic_order_quantity(demand_mean, fixed_order_cost, holding_cost)
+    lot = formulas.economic_order_quantity(demand_mean, fixed_order_cost, holding_cost)
     review_demand = demand_mean * review_period
     # Units ordered per replenishment cycle, the base of a fill-rate target.
     cycle_quantity = np.maximum(
@@ -328,7 +328,7 @@ def _normal_rows(rows, fill, service_level, allowed_shortage, mean, sd, protecti
         method[cycle_rows] = 0
     fill_rows = np.flatnonzero(rows & fill)
     if fill_rows.size:
-        z = ss.normal_fill_rate_safety_factor(allowed_shortage[fill_rows] / sd[fill_rows])
+        z = formulas.normal_fill_rate_safety_factor(allowed_shortage[fill_rows] / sd[fill_rows])
         protection_level[fill_rows] = mean[fill_rows] + z * sd[fill_rows]
         method[fill_rows] = 1
 
@@ -338,18 +338,18 @@ def _poisson_rows(rows, fill, service_level, allowed_shortage, mean, protection_
     if cycle_rows.size:
         mu, alpha = mean[cycle_rows], service_level[cycle_rows]
         z = special.ndtri(alpha)
-        guess = ss.discrete_guess(mu, np.sqrt(mu), 1.0 / np.sqrt(mu), z)
-        protection_level[cycle_rows] = ss.smallest_integer_where(
-            lambda k, i: ss.poisson_cdf(k, mu[i]) >= alpha[i], guess
+        guess = formulas.discrete_guess(mu, np.sqrt(mu), 1.0 / np.sqrt(mu), z)
+        protection_level[cycle_rows] = formulas.smallest_integer_where(
+            lambda k, i: formulas.poisson_cdf(k, mu[i]) >= alpha[i], guess
         )
         method[cycle_rows] = 2
     fill_rows = np.flatnonzero(rows & fill)
     if fill_rows.size:
         mu, allowed = mean[fill_rows], allowed_shortage[fill_rows]
-        z = ss.normal_fill_rate_safety_factor(np.maximum(allowed / np.sqrt(mu), 1e-300))
+        z = formulas.normal_fill_rate_safety_factor(np.maximum(allowed / np.sqrt(mu), 1e-300))
         guess = np.ceil(mu + z * np.sqrt(mu))
-        protection_level[fill_rows] = ss.smallest_integer_where(
-            lambda k, i: ss.poisson_shortage(k, mu[i]) <= allowed[i], guess
+        protection_level[fill_rows] = formulas.smallest_integer_where(
+            lambda k, i: formulas.poisson_shortage(k, mu[i]) <= allowed[i], guess
         )
         method[fill_rows] = 3
 
@@ -358,25 +358,25 @@ def _negbin_rows(rows, fill, service_level, allowed_shortage, mean, sd, protecti
     indices = np.flatnonzero(rows)
     if not indices.size:
         return
-    size, probability = ss.negative_binomial_parameters(mean[indices], sd[indices])
+    size, probability = formulas.negative_binomial_parameters(mean[indices], sd[indices])
     skewness = (2.0 - probability) / np.sqrt(size * (1.0 - probability))
     is_fill = fill[indices]
     cycle = np.flatnonzero(~is_fill)
     if cycle.size:
         n, p, alpha = size[cycle], probability[cycle], service_level[indices[cycle]]
         z = special.ndtri(alpha)
-        guess = ss.discrete_guess(mean[indices[cycle]], sd[indices[cycle]], skewness[cycle], z)
-        protection_level[indices[cycle]] = ss.smallest_integer_where(
-            lambda k, i: ss.negative_binomial_cdf(k, n[i], p[i]) >= alpha[i], guess
+        guess = formulas.discrete_guess(mean[indices[cycle]], sd[indices[cycle]], skewness[cycle], z)
+        protection_level[indices[cycle]] = formulas.smallest_integer_where(
+            lambda k, i: formulas.negative_binomial_cdf(k, n[i], p[i]) >= alpha[i], guess
         )
         method[indices[cycle]] = 4
     filled = np.flatnonzero(is_fill)
     if filled.size:
         n, p, allowed = size[filled], probability[filled], allowed_shortage[indices[filled]]
         mu, sigma = mean[indices[filled]], sd[indices[filled]]
-        guess = np.ceil(mu + ss.normal_fill_rate_safety_factor(np.maximum(allowed / sigma, 1e-300)) * sigma)
-        protection_level[indices[filled]] = ss.smallest_integer_where(
-            lambda k, i: ss.negative_binomial_shortage(k, n[i], p[i]) <= allowed[i], guess
+        guess = np.ceil(mu + formulas.normal_fill_rate_safety_factor(np.maximum(allowed / sigma, 1e-300)) * sigma)
+        protection_level[indices[filled]] = formulas.smallest_integer_where(
+            lambda k, i: formulas.negative_binomial_shortage(k, n[i], p[i]) <= allowed[i], guess
         )
         method[indices[filled]] = 5
 
@@ -428,11 +428,11 @@ def _empirical_rows(
             field="empirical_quantiles",
         )
     means = np.zeros(size)
-    means[indices] = ss.empirical_mean(levels, own)
+    means[indices] = formulas.empirical_mean(levels, own)
     is_fill = fill[indices]
     cycle = np.flatnonzero(~is_fill)
     if cycle.size:
-        protection_level[indices[cycle]] = ss.empirical_quantile(
+        protection_level[indices[cycle]] = formulas.empirical_quantile(
             levels, own[cycle], service_level[indices[cycle]]
         )
         method[indices[cycle]] = 6
@@ -443,7 +443,7 @@ def _empirical_rows(
         low, high = table[:, 0].copy(), table[:, -1].copy()
         for _ in range(50):  # bisection on a continuous, non-increasing shortage
             middle = 0.5 * (low + high)
-            enough = ss.empirical_shortage(levels, table, middle) <= allowed
+            enough = formulas.empirical_shortage(levels, table, middle) <= allowed
             high = np.where(enough, middle, high)
             low = np.where(enough, low, middle)
         protection_level[indices[filled]] = high

@@ -1,7 +1,7 @@
 """``stockmesh forecast ...``: demand forecasting.
 
 ``backtest`` scores every candidate model and the automatic per-series selection on a long demand
-CSV. Metric definitions are in :mod:`stockmesh.planning.forecast.metrics`. ``run`` forecasts every
+CSV. Metric definitions are in :mod:`stockmesh.planning.forecast.accuracy`. ``run`` forecasts every
 SKU x site in the ledger and publishes the forecasts (:mod:`stockmesh.service.forecasting`). numpy
 and the planners load inside the command so that ``stockmesh --help`` stays instant.
 """

@@ -23,6 +23,13 @@ from typing import Any
 import numpy as np
 
 from stockmesh.domain.errors import InvalidInput
+from stockmesh.planning.forecast.accuracy import (
+    Accuracy,
+    SeriesErrors,
+    naive_scales,
+    series_errors,
+    summarize,
+)
 from stockmesh.planning.forecast.auto_models import (
     DEFAULT_EXPENSIVE_MODELS,
     ExpensiveBudget,
@@ -32,13 +39,6 @@ from stockmesh.planning.forecast.auto_models import (
 from stockmesh.planning.forecast.censoring import impute_censored
 from stockmesh.planning.forecast.classify import CLASSES, SMOOTH, classify_demand
 from stockmesh.planning.forecast.conformal import conformal_offsets, quantile_forecasts
-from stockmesh.planning.forecast.metrics import (
-    Accuracy,
-    SeriesErrors,
-    naive_scales,
-    series_errors,
-    summarize,
-)
 from stockmesh.planning.forecast.models import ModelInput, cheap_model_names, run_cheap_models
 from stockmesh.planning.forecast.panel import DemandPanel, Frequency, panel_from_matrix
 from stockmesh.planning.forecast.promotions import Uplift, learn_uplift, remove_uplift
@@ -575,7 +575,7 @@ def backtest(
         scale_parts.append(scales)
         if progress is not None:
             progress(rows.stop - rows.start)
-    from stockmesh.planning.forecast.metrics import Scales
+    from stockmesh.planning.forecast.accuracy import Scales
 
     scales_all = Scales(
         squared=np.concatenate([part.squared for part in scale_parts]),

@@ -16,9 +16,9 @@ from typing import Literal
 
 import numpy as np
 
+from stockmesh.planning.forecast.accuracy import Scales, pinball_loss
 from stockmesh.planning.forecast.classify import CLASSES
 from stockmesh.planning.forecast.conformal import conformal_rank_quantile
-from stockmesh.planning.forecast.metrics import Scales, pinball_loss
 
 Metric = Literal["rmsse", "mase", "pinball"]
 METRICS: tuple[str, ...] = ("rmsse", "mase", "pinball")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Response
 
 from stockmesh.entrypoints.api import services
 from stockmesh.entrypoints.api.deps import PrincipalDep, RuntimeDep
-from stockmesh.entrypoints.api.models import CommandAccepted, CommandBody
+from stockmesh.entrypoints.api.schemas import CommandAccepted, CommandBody
 
 router = APIRouter(tags=["commands"])
 KeyHeader = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200,

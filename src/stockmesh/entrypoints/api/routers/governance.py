@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from stockmesh.entrypoints.api import services
 from stockmesh.entrypoints.api.deps import PrincipalDep, RuntimeDep
-from stockmesh.entrypoints.api.models import KillSwitchIn
+from stockmesh.entrypoints.api.schemas import KillSwitchIn
 from stockmesh.governance import decisions
 
 router = APIRouter(tags=["governance"])

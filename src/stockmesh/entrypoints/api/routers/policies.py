@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from stockmesh.domain.errors import UnknownEntity
 from stockmesh.entrypoints.api import queries, services
 from stockmesh.entrypoints.api.deps import PrincipalDep, RuntimeDep
-from stockmesh.entrypoints.api.models import (
+from stockmesh.entrypoints.api.schemas import (
     ActivateIn,
     CanaryIn,
     CanaryKpisIn,

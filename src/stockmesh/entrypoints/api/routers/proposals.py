@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from stockmesh.entrypoints.api import queries, services
 from stockmesh.entrypoints.api.deps import Limit, Offset, PrincipalDep, RuntimeDep
-from stockmesh.entrypoints.api.models import DecisionIn, ProposalDecided, ProposalIn
+from stockmesh.entrypoints.api.schemas import DecisionIn, ProposalDecided, ProposalIn
 
 router = APIRouter(tags=["proposals"])
 ProposalId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]{1,64}$")]

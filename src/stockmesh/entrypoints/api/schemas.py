@@ -1,4 +1,4 @@
-"""Request and response models. Every request model forbids unknown fields (no mass assignment:
+"""Request and response schemas. Every request model forbids unknown fields (no mass assignment:
 ``approved``, ``actor`` or ``idempotency_key`` in a body are refused, not ignored)."""
 
 from __future__ import annotations

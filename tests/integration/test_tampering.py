@@ -450,3 +450,37 @@ def test_a_record_without_events_is_no_finding(keyed_ledger: tuple[Any, Raw, dic
     db("UPDATE idempotency SET first_position = 3, last_position = 3 WHERE key = 'refused-rk'")
     report = run_audit(store, None)
     assert any("key 'refused-rk'" in str(f) for f in report.findings), report.findings
+
+
+def test_a_keyed_server_refuses_a_forged_token_and_keeps_the_genuine_ones(
+        keyed_ledger: tuple[Any, Raw, dict[str, Any]]) -> None:
+    """The governance fold behind every sign-in checks the head signature and the chain of what it
+    folds: the forged admin token of ``forged_token_appended`` authenticates without the key (that
+    case shows it) and is refused with it."""
+    from datetime import UTC, datetime
+
+    from stockmesh.governance.state import GovernanceView
+
+    store, db, made = keyed_ledger
+    view = GovernanceView(reopen(store))
+    assert authenticate(view.refresh(), made["secret"], datetime.now(UTC)).user_id == "bo"
+    execute(store, [c("ReceiveStock", sku=SKU, site=STORE, qty=2)])  # a genuine, signed write: read on
+    genuine = view.refresh().position
+    assert genuine == store.head()[0]
+    forged_token_appended(store, db, {})
+    with pytest.raises(LedgerError, match="not read: the signature of the ledger's head"):
+        view.refresh()
+    assert view.state.position == genuine  # what it holds is what was signed; the forgery is not in it
+    with pytest.raises(LedgerError, match="not read"):
+        state_of(reopen(store))  # a fresh server, too
+    view.store.close()
+
+
+def test_a_keyed_server_refuses_an_event_edited_under_a_genuine_head(
+        keyed_ledger: tuple[Any, Raw, dict[str, Any]]) -> None:
+    store, db, made = keyed_ledger
+    token = db.position_of(f"token:{made['token']}", 1)
+    db("UPDATE events SET data = replace(data, '\"sites\"', '\"sites\":[\"*\"],\"was\"') WHERE position = ?",
+       (token,))
+    with pytest.raises(LedgerError, match=f"event at position {token} does not chain"):
+        state_of(reopen(store))

@@ -17,11 +17,14 @@ from typing import Any
 
 import orjson
 
+from stockmesh.domain.errors import LedgerError
 from stockmesh.domain.forecasts import daily_demand as published_demand
 from stockmesh.domain.model import parse_stock_stream
 from stockmesh.governance.policy import PolicyDocument, policy_from_event_document
+from stockmesh.ledger.chain import head_signature_problem
+from stockmesh.ledger.codec import chain_hash
 from stockmesh.ledger.port import EventLog
-from stockmesh.ledger.records import RecordedEvent
+from stockmesh.ledger.records import GENESIS_HASH, RecordedEvent
 
 
 @dataclass(slots=True)
@@ -387,19 +390,65 @@ def forecast_sd(forecast: dict[str, Any] | None) -> float | None:
 
 
 class GovernanceView:
-    """A ``GovernanceState`` kept up to date with one store; thread-safe."""
+    """A ``GovernanceState`` kept up to date with one store; thread-safe.
+
+    On a keyed ledger (the store has a ``head_key``) the users, tokens and policies that authorise
+    people are folded only from events under a head whose signature holds, each linked to the one
+    before by the chain: a token forged into the database without the key (a ``TokenIssued`` with a
+    valid plain hash, the head moved to it) is refused here, not only by ``audit verify``. Without a
+    key the events are folded as read (the twin, and ledgers that were never keyed)."""
 
     def __init__(self, store: EventLog) -> None:
         self.store = store
         self.state = GovernanceState()
         self._lock = threading.RLock()
+        self._last_hash = GENESIS_HASH  # the hash of the last event folded (keyed ledgers)
 
     def refresh(self) -> GovernanceState:
         with self._lock:
+            if self.store.head_key is not None:
+                return self._refresh_signed(self.store.head_key)
             apply = self.state.apply
             for event in self.store.read_all(after=self.state.position):
                 apply(event)
             return self.state
+
+    def _refresh_signed(self, key: bytes) -> GovernanceState:
+        folded = self.state.position
+        position, head_hash = self.store.head()
+        if position == folded and head_hash == self._last_hash:
+            return self.state
+        read_signature = getattr(self.store, "head_signature", lambda: None)
+        for _ in range(20):  # the head and its signature in one reading: a write may land between them
+            signature = read_signature()
+            again = self.store.head()
+            if again == (position, head_hash):
+                break
+            position, head_hash = again
+        problem = head_signature_problem(key, position, head_hash, signature)
+        if problem is None and position < folded:
+            problem = f"the head (position {position}) is behind what was already read (position {folded})"
+        if problem is not None:
+            raise LedgerError(f"users, tokens and policies not read: {problem}")
+        prev = self._last_hash
+        expected = folded + 1
+        try:
+            for e in self.store.read_all(after=folded, limit=position - folded):
+                digest = chain_hash(e.position, e.stream_id, e.version, e.type, e.schema_version, e.data,
+                                    e.metadata, e.occurred_at, e.recorded_at, e.prev_hash)
+                if e.position != expected or e.prev_hash != prev or digest != e.hash:
+                    raise LedgerError(f"users, tokens and policies not read: the event at position "
+                                      f"{expected} does not chain to the signed head (run stockmesh audit verify)")
+                self.state.apply(e)
+                prev, expected = e.hash, expected + 1
+            if expected != position + 1 or prev != head_hash:
+                raise LedgerError("users, tokens and policies not read: the events do not end at the signed "
+                                  "head (run stockmesh audit verify)")
+        except BaseException:
+            self.state, self._last_hash = GovernanceState(), GENESIS_HASH  # nothing of a bad read is kept
+            raise
+        self._last_hash = prev
+        return self.state
 
     @contextmanager
     def current(self) -> Iterator[GovernanceState]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from stockmesh.domain.errors import InvalidInput
 from stockmesh.entrypoints.api import problems
-from stockmesh.entrypoints.api.limits import ASGIApp, Message, Receive, Scope, Send
+from stockmesh.entrypoints.api.limits import ASGIApp, Receive, Scope, Send, replaying
 from stockmesh.service.strict_json import loads_json
 
 
@@ -52,13 +52,4 @@ class StrictJSONBodies:
             except InvalidInput as exc:
                 await problems.from_error(exc)(scope, receive, send)
                 return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)

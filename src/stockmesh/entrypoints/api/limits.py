@@ -85,16 +85,22 @@ class BodyLimits:
         if json_depth_exceeds(body, self.max_depth):
             await _reply(send, 400, "too deeply nested", f"JSON may nest at most {self.max_depth} levels")
             return
-        sent = False
+        await self.app(scope, replaying(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app a body already read whole (by a middleware that had to see
+    it), then whatever the connection sends next (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _reply(send: Send, status: int, title: str, detail: str, *, slug: str | None = None,

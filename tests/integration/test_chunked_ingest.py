@@ -12,8 +12,6 @@ from typing import Any
 import orjson
 import pytest
 
-from benchmarks.ledger.config import BenchConfig
-from benchmarks.ledger.workload import build_workload
 from stockmesh.domain.commands import parse_command
 from stockmesh.domain.errors import Rejected
 from stockmesh.ledger.chain import verify_chain
@@ -23,6 +21,7 @@ from stockmesh.service import ingest as ingest_module
 from stockmesh.service.execute import execute
 from stockmesh.service.ingest import ingest_file
 from stockmesh.simulation.synthetic_ledger import CommandGenerator
+from tests.support.sqlite_ledgers import fresh_store, ledger_contents, workload
 
 CHUNK = 16_384  # bytes: a 3,000-event workload is ~25 chunks
 
@@ -32,27 +31,10 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(execute_module, "STREAM_EVERY", 300)
 
 
-def _workload(tmp_path: Path, events: int = 3_000) -> Path:
-    cfg = BenchConfig(skus=25, sites=4, single=1, reserve=1)
-    return build_workload(tmp_path / "w.jsonl", cfg, events, seed=5).path
 
 
-def _store(tmp_path: Path, name: str) -> SqliteEventStore:
-    store = SqliteEventStore(str(tmp_path / f"{name}.db"))
-    store.init()
-    return store
 
 
-def _ledger(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    with sqlite3.connect(db) as conn:
-        return {
-            "events": conn.execute("SELECT position, stream_id, version, type, schema_version, data, metadata "
-                                   "FROM events ORDER BY position").fetchall(),
-            "keys": conn.execute("SELECT key, payload_hash, first_position, last_position, refusal FROM idempotency "
-                                 "ORDER BY key").fetchall(),
-            "streams": conn.execute("SELECT stream_id, version, state FROM streams ORDER BY stream_id").fetchall(),
-            "head": conn.execute("SELECT position FROM ledger_head").fetchall(),
-        }
 
 
 def _with_repeats(path: Path) -> list[bytes]:
@@ -65,7 +47,7 @@ def _with_repeats(path: Path) -> list[bytes]:
 @pytest.mark.parametrize("writer_process", [True, False])
 def test_all_or_nothing_in_chunks_writes_the_ledger_one_chunk_does(tmp_path: Path, writer_process: bool,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _workload(tmp_path)
+    path = workload(tmp_path)
     lines = _with_repeats(path)
     sizes: list[int] = []
     parse = ingest_module.parse_lines
@@ -76,7 +58,7 @@ def test_all_or_nothing_in_chunks_writes_the_ledger_one_chunk_does(tmp_path: Pat
         return parsed
 
     monkeypatch.setattr(ingest_module, "parse_lines", counting)
-    chunked, whole = _store(tmp_path, "chunked"), _store(tmp_path, "whole")
+    chunked, whole = fresh_store(tmp_path, "chunked"), fresh_store(tmp_path, "whole")
     try:
         a = ingest_file(chunked, path, update_views=False, writer_process=writer_process, fingerprint_worker=True,
                         chunk_bytes=CHUNK)
@@ -84,7 +66,7 @@ def test_all_or_nothing_in_chunks_writes_the_ledger_one_chunk_does(tmp_path: Pat
         assert sum(sizes) == len(lines) + 1
         b = ingest_file(whole, path, update_views=False, writer_process=False, chunk_bytes=1 << 30)
         assert (a.applied, a.duplicates, a.events) == (b.applied, b.duplicates, b.events) == (len(lines), 1, a.events)
-        assert _ledger(tmp_path / "chunked.db") == _ledger(tmp_path / "whole.db")
+        assert ledger_contents(tmp_path / "chunked.db") == ledger_contents(tmp_path / "whole.db")
         assert verify_chain(chunked.read_all(), chunked.head()).ok
         again = ingest_file(chunked, path, update_views=False, writer_process=writer_process, chunk_bytes=CHUNK)
         assert again.applied == 0 and again.duplicates == len(lines) + 1
@@ -95,9 +77,9 @@ def test_all_or_nothing_in_chunks_writes_the_ledger_one_chunk_does(tmp_path: Pat
 
 @pytest.mark.parametrize("writer_process", [True, False])
 def test_a_failure_in_a_late_chunk_writes_nothing(tmp_path: Path, writer_process: bool) -> None:
-    path = _workload(tmp_path)
+    path = workload(tmp_path)
     lines = _with_repeats(path)
-    store = _store(tmp_path, "l")
+    store = fresh_store(tmp_path, "l")
     try:
         conflict = orjson.loads(lines[40])
         conflict["qty"] = conflict.get("qty", 1) + 1  # the key of line 41 again, chunks later, another payload
@@ -110,7 +92,7 @@ def test_a_failure_in_a_late_chunk_writes_nothing(tmp_path: Path, writer_process
         with pytest.raises(Rejected) as invalid:
             ingest_file(store, path, update_views=False, writer_process=writer_process, chunk_bytes=CHUNK)
         assert [line for line, _ in invalid.value.errors] == [1, len(lines) + 2]
-        assert _ledger(tmp_path / "l.db")["events"] == [] and store.head()[0] == 0
+        assert ledger_contents(tmp_path / "l.db")["events"] == [] and store.head()[0] == 0
     finally:
         store.close()
 
@@ -119,7 +101,7 @@ def test_the_memory_of_a_chunked_ingest_does_not_grow_with_the_file(tmp_path: Pa
     path = tmp_path / "pos.jsonl"  # receipts and shipments over 100 positions: the streams do not grow
     CommandGenerator(25, 4, seed=5).write(path, 30_000, kinds="receive_ship")
     size = path.stat().st_size
-    store = _store(tmp_path, "l")  # in process: what SQLite holds of the transaction is not Python's heap
+    store = fresh_store(tmp_path, "l")  # in process: what SQLite holds of the transaction is not Python's heap
     tracemalloc.start()
     try:
         report = ingest_file(store, path, update_views=False, fingerprint_worker=False, writer_process=False,
@@ -134,8 +116,8 @@ def test_the_memory_of_a_chunked_ingest_does_not_grow_with_the_file(tmp_path: Pa
 
 def test_continue_on_error_lets_another_writer_in_between_parts(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _workload(tmp_path)
-    store = _store(tmp_path, "l")
+    path = workload(tmp_path)
+    store = fresh_store(tmp_path, "l")
     other = SqliteEventStore(str(tmp_path / "l.db"), busy_timeout_s=0.2)  # another process, in effect
     monkeypatch.setattr(ingest_module, "COMMIT_EVERY", 500)
     run = ingest_module.execute

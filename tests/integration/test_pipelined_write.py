@@ -14,8 +14,6 @@ from typing import Any
 import orjson
 import pytest
 
-from benchmarks.ledger.config import BenchConfig
-from benchmarks.ledger.workload import build_workload
 from stockmesh.domain.errors import LedgerError, Rejected
 from stockmesh.ledger.bulk.writer import PipelinedWriteSession, can_pipeline, pipelined_write
 from stockmesh.ledger.chain import verify_chain
@@ -23,6 +21,7 @@ from stockmesh.ledger.sqlite import SqliteEventStore
 from stockmesh.service import execute as execute_module
 from stockmesh.service.execute import execute
 from stockmesh.service.ingest import ingest_file, parse_lines, read_file
+from tests.support.sqlite_ledgers import fresh_store, ledger_contents, workload
 
 
 @pytest.fixture(autouse=True)
@@ -30,29 +29,10 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(execute_module, "STREAM_EVERY", 300)  # many parts, even in a small file
 
 
-def _workload(tmp_path: Path, events: int = 3_000) -> Path:
-    cfg = BenchConfig(skus=25, sites=4, single=1, reserve=1)
-    return build_workload(tmp_path / "w.jsonl", cfg, events, seed=5).path
 
 
-def _store(tmp_path: Path, name: str) -> SqliteEventStore:
-    store = SqliteEventStore(str(tmp_path / f"{name}.db"))
-    store.init()
-    return store
 
 
-def _ledger(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Everything a write leaves, without the times and hashes that depend on when it ran (the
-    workload's commands carry no business time, so theirs is the time of the write too)."""
-    with sqlite3.connect(db) as conn:
-        return {
-            "events": conn.execute("SELECT position, stream_id, version, type, schema_version, data, metadata "
-                                   "FROM events ORDER BY position").fetchall(),
-            "keys": conn.execute("SELECT key, payload_hash, first_position, last_position FROM idempotency "
-                                 "ORDER BY key").fetchall(),
-            "streams": conn.execute("SELECT stream_id, version, state FROM streams ORDER BY stream_id").fetchall(),
-            "head": conn.execute("SELECT position FROM ledger_head").fetchall(),
-        }
 
 
 def _chain_ok(store: SqliteEventStore) -> bool:
@@ -62,11 +42,11 @@ def _chain_ok(store: SqliteEventStore) -> bool:
 @pytest.mark.parametrize("fingerprint_worker", [True, False])
 def test_the_writer_process_writes_the_ledger_the_in_process_write_does(tmp_path: Path,
                                                                          fingerprint_worker: bool) -> None:
-    path = _workload(tmp_path)
+    path = workload(tmp_path)
     lines = path.read_bytes().split(b"\n")
     with path.open("ab") as handle:  # a duplicate, a bad line, a key reused with another payload
         handle.write(lines[0] + b"\n{oops\n" + lines[0].replace(b'"kind":"dc"', b'"kind":"store"') + b"\n")
-    piped, local = _store(tmp_path, "piped"), _store(tmp_path, "local")
+    piped, local = fresh_store(tmp_path, "piped"), fresh_store(tmp_path, "local")
     try:
         # twice each: the second time every command is a duplicate and nothing is written
         reports = [ingest_file(store, path, continue_on_error=True, update_views=False,
@@ -78,7 +58,7 @@ def test_the_writer_process_writes_the_ledger_the_in_process_write_does(tmp_path
         assert [line for line, _ in reports[0].rejected] == [len(lines) + 1, len(lines) + 2]
         assert reports[0].events > 3 * 300  # it went to the writer in many parts
         assert reports[2].applied == 0 and reports[2].duplicates == reports[0].applied + reports[0].duplicates
-        assert _ledger(tmp_path / "piped.db") == _ledger(tmp_path / "local.db")
+        assert ledger_contents(tmp_path / "piped.db") == ledger_contents(tmp_path / "local.db")
         assert _chain_ok(piped)
         # the state cache and the next in-process write carry on from the writer's commit
         more = [c for c in parse_lines(read_file(path))[0]][:5]
@@ -89,16 +69,16 @@ def test_the_writer_process_writes_the_ledger_the_in_process_write_does(tmp_path
 
 
 def test_a_rule_broken_mid_batch_writes_nothing(tmp_path: Path) -> None:
-    path = _workload(tmp_path)
+    path = workload(tmp_path)
     with path.open("a") as handle:  # the last line ships more than there is
         sku, site = "SKU-0000", "DC-00"
         handle.write(orjson.dumps({"command": "ShipStock", "idempotency_key": "too-much", "sku": sku,
                                    "site": site, "qty": 10**9}).decode() + "\n")
-    store = _store(tmp_path, "piped")
+    store = fresh_store(tmp_path, "piped")
     try:
         with pytest.raises(Rejected):
             ingest_file(store, path, update_views=False, writer_process=True)
-        assert _ledger(tmp_path / "piped.db")["events"] == []
+        assert ledger_contents(tmp_path / "piped.db")["events"] == []
         assert store.head()[0] == 0
         # the writer let go of the lock: the same file without its bad line goes in
         path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
@@ -110,7 +90,7 @@ def test_a_rule_broken_mid_batch_writes_nothing(tmp_path: Path) -> None:
 
 def test_a_killed_writer_writes_nothing_and_the_next_write_goes_in(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _workload(tmp_path)
+    path = workload(tmp_path)
     stream = PipelinedWriteSession.stream
     parts: list[int] = []
 
@@ -122,11 +102,11 @@ def test_a_killed_writer_writes_nothing_and_the_next_write_goes_in(tmp_path: Pat
             self.proc.wait()
 
     monkeypatch.setattr(PipelinedWriteSession, "stream", kill_after_two_parts)
-    store = _store(tmp_path, "piped")
+    store = fresh_store(tmp_path, "piped")
     try:
         with pytest.raises(LedgerError, match="writer process stopped"):
             ingest_file(store, path, update_views=False, writer_process=True)
-        assert _ledger(tmp_path / "piped.db")["events"] == []
+        assert ledger_contents(tmp_path / "piped.db")["events"] == []
         monkeypatch.setattr(PipelinedWriteSession, "stream", stream)
         report = ingest_file(store, path, update_views=False, writer_process=True)
         assert report.events > 0 and store.head()[0] == report.events
@@ -138,7 +118,7 @@ def test_a_killed_writer_writes_nothing_and_the_next_write_goes_in(tmp_path: Pat
 
 
 def test_the_writer_waits_for_another_writer_and_gives_up_cleanly(tmp_path: Path) -> None:
-    store = _store(tmp_path, "busy")
+    store = fresh_store(tmp_path, "busy")
     store.close()
     waiting = SqliteEventStore(str(tmp_path / "busy.db"), busy_timeout_s=0.3)
     holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
@@ -147,7 +127,7 @@ def test_the_writer_waits_for_another_writer_and_gives_up_cleanly(tmp_path: Path
         with pytest.raises(LedgerError, match="locked"), pipelined_write(waiting):
             pytest.fail("the pipelined write must not start while another writer holds the lock")
         holder.execute("ROLLBACK")
-        commands = parse_lines(read_file(_workload(tmp_path, 200)))[0]
+        commands = parse_lines(read_file(workload(tmp_path, 200)))[0]
         outcomes = execute(waiting, commands, write=lambda: pipelined_write(waiting))
         assert all(o.status == "applied" for o in outcomes)
         assert waiting.head()[0] == sum(o.events for o in outcomes)

@@ -380,13 +380,6 @@ def _forecast_mean(forecast: dict[str, Any] | None) -> float | None:
 
 def forecast_sd(forecast: dict[str, Any] | None) -> float | None:
     return published_demand(forecast)[1]
-    for key in ("sd", "std", "daily_sd", "sigma"):
-        value = forecast.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
-            return float(sum(value) / len(value))
-    return None
 
 
 class GovernanceView:
